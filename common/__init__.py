@@ -1,0 +1,1 @@
+"""Shared parts of privsynth: configuration, data, models, privacy accounting, outputs."""
