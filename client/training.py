@@ -1,0 +1,204 @@
+"""Local DP-GAN training at one site, independent of Flower.
+
+Each local step is one DP-SGD step of the discriminator (Opacus per-sample gradients,
+clipping and Gaussian noise over a Poisson-sampled batch of private records); every
+`discriminator_steps_per_generator_step` steps the site's generator copy takes one step
+through the discriminator, which is post-processing of a DP output. Several D steps per
+G step is what makes DP-SGD GANs work (Bie et al. 2023, "DP-GAN revisited").
+
+The discriminator's loss on generated images does not touch private data, so its
+gradient is added after clipping and noising: the noise only has to hide the real term.
+"""
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from opacus import GradSampleModule
+from opacus.optimizers import DPOptimizer
+from torch.nn import functional as F
+
+from common.config import ModelConfig, TrainingConfig
+from common.data import ImageSet
+from common.models import build_models
+from client.sampling import PoissonSampler
+
+
+def to_tensors(data: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.from_numpy(data.images).to(device=device, dtype=torch.float32)
+    images = (images / 127.5 - 1.0).unsqueeze(1)
+    return images, torch.from_numpy(data.labels).to(device=device, dtype=torch.float32)
+
+
+def sample_conditions(
+    n: int, num_classes: int, multi_label: bool, prior: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Conditions for generated images from a public prior, never from private labels."""
+    if multi_label:
+        return (torch.rand(n, num_classes, generator=generator) < prior).float()
+    classes = torch.randint(num_classes, (n,), generator=generator)
+    return F.one_hot(classes, num_classes).float()
+
+
+@dataclass(frozen=True)
+class DPSettings:
+    """noise_multiplier 0 means non-private training (no clipping, no noise)."""
+
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+
+    @property
+    def private(self) -> bool:
+        return self.noise_multiplier > 0
+
+
+class DPGANTrainer:
+    """A site's discriminator (DP) and generator copy, with their optimizers."""
+
+    def __init__(
+        self,
+        data: ImageSet,
+        unit_keys: np.ndarray,
+        model: ModelConfig,
+        training: TrainingConfig,
+        dp: DPSettings,
+        device: torch.device,
+    ) -> None:
+        self.model_config = model
+        self.training = training
+        self.dp = dp
+        self.device = device
+        self.multi_label = data.multi_label
+        self.num_classes = data.num_classes
+        self.images, self.labels = to_tensors(data, device)
+        # Batch membership and DP noise must be secret from the server, so both are drawn
+        # from OS entropy rather than from the (shared) config seed.
+        self.sampler = PoissonSampler(
+            unit_keys, dp.sample_rate, np.random.default_rng(secrets.randbits(64))
+        )
+        self.torch_rng = torch.Generator().manual_seed(secrets.randbits(63))
+        generator, discriminator = build_models(
+            data.num_classes,
+            data.resolution,
+            model.latent_dim,
+            model.generator_width,
+            model.discriminator_width,
+        )
+        self.generator = generator.to(device)
+        self.discriminator = discriminator.to(device)
+        betas = (training.beta1, training.beta2)
+        self.g_optimizer = torch.optim.Adam(
+            self.generator.parameters(), lr=training.generator_lr, betas=betas
+        )
+        d_optimizer = torch.optim.Adam(
+            self.discriminator.parameters(), lr=training.discriminator_lr, betas=betas
+        )
+        if dp.private:
+            self.d_module = GradSampleModule(self.discriminator, loss_reduction="sum")
+            self.d_optimizer = DPOptimizer(
+                d_optimizer,
+                noise_multiplier=dp.noise_multiplier,
+                max_grad_norm=dp.max_grad_norm,
+                expected_batch_size=training.batch_size,
+                loss_reduction="mean",
+                generator=torch.Generator(device=device).manual_seed(secrets.randbits(63)),
+            )
+            self.base_d_optimizer = d_optimizer
+        else:
+            self.d_module = self.discriminator
+            self.d_optimizer = d_optimizer
+            self.base_d_optimizer = d_optimizer
+        self.step_count = 0
+
+    # ---- state ------------------------------------------------------------------------
+
+    def load(
+        self,
+        generator: dict | None = None,
+        discriminator: dict | None = None,
+        optimizers: dict | None = None,
+    ) -> None:
+        if generator is not None:
+            self.generator.load_state_dict(generator)
+        if discriminator is not None:
+            self.discriminator.load_state_dict(discriminator)
+        if optimizers is not None:
+            self.g_optimizer.load_state_dict(optimizers["generator"])
+            self.base_d_optimizer.load_state_dict(optimizers["discriminator"])
+            self.step_count = optimizers["step"]
+
+    def optimizer_state(self) -> dict:
+        return {
+            "generator": self.g_optimizer.state_dict(),
+            "discriminator": self.base_d_optimizer.state_dict(),
+            "step": self.step_count,
+        }
+
+    # ---- training ---------------------------------------------------------------------
+
+    def _fake_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn(n, self.model_config.latent_dim, generator=self.torch_rng)
+        condition = sample_conditions(
+            n, self.num_classes, self.multi_label, self.model_config.multilabel_prior, self.torch_rng
+        )
+        return z.to(self.device), condition.to(self.device)
+
+    def discriminator_step(self) -> float:
+        """One DP-SGD step of D. Returns D's loss on generated images (no private data)."""
+        batch = torch.from_numpy(self.sampler.sample()).to(self.device)
+        real, real_condition = self.images[batch], self.labels[batch]
+        z, fake_condition = self._fake_batch(self.training.batch_size)
+        with torch.no_grad():
+            fake = self.generator(z, fake_condition)
+        params = [p for p in self.discriminator.parameters() if p.requires_grad]
+        self.d_optimizer.zero_grad(set_to_none=True)
+        if self.dp.private:
+            self.d_module.disable_hooks()
+            fake_loss = F.softplus(self.d_module(fake, fake_condition)).mean()
+            fake_grads = torch.autograd.grad(fake_loss, params)
+            self.d_module.enable_hooks()
+            # Per-sample gradients of the real term; DPOptimizer clips each, sums, adds
+            # N(0, (sigma*C)^2) and divides by the expected batch size.
+            F.softplus(-self.d_module(real, real_condition)).sum().backward()
+            self.d_optimizer.pre_step()
+            for p, fake_grad in zip(params, fake_grads):
+                p.grad += fake_grad
+            self.base_d_optimizer.step()
+        else:
+            fake_loss = F.softplus(self.d_module(fake, fake_condition)).mean()
+            real_loss = F.softplus(-self.d_module(real, real_condition)).sum()
+            (fake_loss + real_loss / self.training.batch_size).backward()
+            self.d_optimizer.step()
+        return float(fake_loss.detach())
+
+    def generator_step(self) -> float:
+        z, condition = self._fake_batch(self.training.batch_size)
+        if self.dp.private:
+            self.d_module.disable_hooks()
+        loss = F.softplus(-self.d_module(self.generator(z, condition), condition)).mean()
+        self.g_optimizer.zero_grad(set_to_none=True)
+        loss.backward(inputs=list(self.generator.parameters()))
+        self.g_optimizer.step()
+        if self.dp.private:
+            self.d_module.enable_hooks()
+        return float(loss.detach())
+
+    def train(self, steps: int, on_step: Callable[[], None] | None = None) -> dict[str, float]:
+        """`steps` discriminator steps with generator steps interleaved; mean losses."""
+        d_losses, g_losses = [], []
+        every = self.training.discriminator_steps_per_generator_step
+        self.generator.train()
+        for _ in range(steps):
+            d_losses.append(self.discriminator_step())
+            self.step_count += 1
+            if self.step_count % every == 0:
+                g_losses.append(self.generator_step())
+            if on_step is not None:
+                on_step()
+        return {
+            "d_loss_fake": float(np.mean(d_losses)) if d_losses else float("nan"),
+            "g_loss": float(np.mean(g_losses)) if g_losses else float("nan"),
+        }

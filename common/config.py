@@ -1,0 +1,429 @@
+"""Run configuration: YAML presets parsed once into frozen dataclasses.
+
+Unknown keys, wrong types and out-of-range values raise one UserError naming the key.
+Overrides use dotted keys (`--set privacy.target_epsilon=3`), parsed as YAML scalars.
+"""
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from common.data import SOURCES
+from common.data.sources import DicomOptions
+from common.errors import UserError
+
+RESOLUTIONS = (28, 32, 64, 128)
+PRIVACY_UNITS = ("image", "patient")
+ACCOUNTANTS = ("rdp", "prv", "gdp")
+PARTITION_SCHEMES = ("iid", "dirichlet", "by-patient")
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigValueError(ValueError):
+    """Raised in __post_init__ with the field name; the parser adds the key's path."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigValueError(key, message)
+
+
+def _choice(value: str, key: str, choices: tuple[str, ...]) -> None:
+    _require(value in choices, key, f"must be one of {', '.join(choices)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images, at which resolution, and how the holdout is set aside."""
+
+    source: str = "phantom"
+    resolution: int = 32
+    holdout_fraction: float = 0.15
+    holdout_split: str = ""
+    dicom: DicomOptions = field(default_factory=DicomOptions)
+    # Parsed from the YAML key named after the source, e.g. `data.phantom`.
+    options: Any = None
+
+    def __post_init__(self) -> None:
+        _require(
+            self.resolution in RESOLUTIONS,
+            "resolution",
+            f"must be one of {', '.join(map(str, RESOLUTIONS))}; got {self.resolution}",
+        )
+        _require(0 <= self.holdout_fraction < 1, "holdout_fraction", "must be in [0, 1)")
+        if self.options is None:
+            object.__setattr__(self, "options", SOURCES.get(self.source).options())
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator sizes."""
+
+    latent_dim: int = 64
+    generator_width: int = 32
+    discriminator_width: int = 32
+    # Fake conditions may not depend on private labels: multi-label conditions are drawn
+    # with each finding present independently at this public rate.
+    multilabel_prior: float = 0.3
+
+    def __post_init__(self) -> None:
+        for key in ("latent_dim", "generator_width", "discriminator_width"):
+            _require(getattr(self, key) >= 1, key, "must be >= 1")
+        _require(0 < self.multilabel_prior < 1, "multilabel_prior", "must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Local optimisation at a site."""
+
+    batch_size: int = 64
+    discriminator_steps_per_generator_step: int = 4
+    discriminator_lr: float = 4e-4
+    generator_lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "batch_size", "must be >= 1")
+        _require(
+            self.discriminator_steps_per_generator_step >= 1,
+            "discriminator_steps_per_generator_step",
+            "must be >= 1",
+        )
+        for key in ("discriminator_lr", "generator_lr"):
+            _require(getattr(self, key) > 0, key, "must be > 0")
+        for key in ("beta1", "beta2"):
+            _require(0 <= getattr(self, key) < 1, key, "must be in [0, 1)")
+
+
+def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:
+    _require(target_epsilon > 0, "target_epsilon", "must be > 0 (use .inf for non-private)")
+    _require(0 < delta < 1, "delta", f"must be in (0, 1); got {delta}")
+    if max_epsilon is not None:
+        _require(
+            max_epsilon >= target_epsilon,
+            "max_epsilon",
+            f"must be >= target_epsilon ({target_epsilon})",
+        )
+
+
+@dataclass(frozen=True)
+class SiteBudget:
+    """A per-site override of the privacy budget (`privacy.sites[i]`)."""
+
+    target_epsilon: float
+    delta: float = 1e-5
+    max_epsilon: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_budget(self.target_epsilon, self.delta, self.max_epsilon)
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """DP-SGD settings; target_epsilon .inf trains without privacy (baseline)."""
+
+    target_epsilon: float = 10.0
+    delta: float = 1e-5
+    max_epsilon: float | None = None
+    max_grad_norm: float = 1.0
+    unit: str = "image"
+    accountant: str = "rdp"
+    sites: tuple[SiteBudget, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_budget(self.target_epsilon, self.delta, self.max_epsilon)
+        _require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
+        _choice(self.unit, "unit", PRIVACY_UNITS)
+        _choice(self.accountant, "accountant", ACCOUNTANTS)
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """Sites, rounds and what travels between sites and server."""
+
+    num_sites: int = 3
+    rounds: int = 20
+    local_steps: int = 50
+    partition: str = "iid"
+    partition_alpha: float = 0.5
+    share_discriminator: bool = True
+    min_sites: int = 1
+    round_timeout_s: float = 1800.0
+
+    def __post_init__(self) -> None:
+        for key in ("num_sites", "rounds", "local_steps", "min_sites"):
+            _require(getattr(self, key) >= 1, key, "must be >= 1")
+        _choice(self.partition, "partition", PARTITION_SCHEMES)
+        _require(self.partition_alpha > 0, "partition_alpha", "must be > 0")
+        _require(
+            self.min_sites <= self.num_sites, "min_sites", f"must be <= num_sites ({self.num_sites})"
+        )
+        _require(self.round_timeout_s > 0, "round_timeout_s", "must be > 0")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where the run folder goes and what the synthetic export holds."""
+
+    dir: str = "runs"
+    samples_per_class: int = 200
+    grid_columns: int = 10
+    generator_ema: float = 0.9
+
+    def __post_init__(self) -> None:
+        _require(self.samples_per_class >= 1, "samples_per_class", "must be >= 1")
+        _require(self.grid_columns >= 1, "grid_columns", "must be >= 1")
+        _require(0 <= self.generator_ema < 1, "generator_ema", "must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Simulation resources on one machine."""
+
+    threads_per_site: int = 1
+    cpus_per_site: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(self.threads_per_site >= 1, "threads_per_site", "must be >= 1")
+        _require(self.cpus_per_site > 0, "cpus_per_site", "must be > 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "quickstart"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        if self.privacy.sites:
+            _require(
+                len(self.privacy.sites) == self.federation.num_sites,
+                "privacy.sites",
+                f"lists {len(self.privacy.sites)} budgets for "
+                f"federation.num_sites={self.federation.num_sites}; give one per site or none",
+            )
+        if self.privacy.unit == "patient":
+            spec = SOURCES.get(self.data.source)
+            _require(
+                spec.has_patient_ids(self.data.options),
+                "privacy.unit",
+                f"is 'patient' but data source {self.data.source!r} as configured has no "
+                "patient IDs; use privacy.unit=image or give the source a patient column "
+                "or pattern",
+            )
+
+    def site_budget(self, site: int) -> SiteBudget:
+        """The budget of simulated site `site` (0-based)."""
+        if self.privacy.sites:
+            return self.privacy.sites[site]
+        return SiteBudget(self.privacy.target_epsilon, self.privacy.delta, self.privacy.max_epsilon)
+
+    @property
+    def private(self) -> bool:
+        return any(
+            math.isfinite(self.site_budget(i).target_epsilon)
+            for i in range(self.federation.num_sites)
+        )
+
+
+# ---- parsing -------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, key)
+            except UserError as error:
+                errors.append(error)
+        raise errors[0]
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise UserError(f"{key} must be a list, got {value!r}")
+        item_type = typing.get_args(tp)[0]
+        return tuple(_coerce(item_type, item, f"{key}[{i}]") for i, item in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and value.lower() in ("inf", ".inf", "infinity"):
+            return math.inf
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise UserError(f"{key} must be of type {_type_name(tp)}, got {value!r}")
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path or 'config'} must be a mapping of keys, got {raw!r}")
+    if cls is DataConfig:
+        return _build_data(raw, path)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    prefix = f"{path}." if path else ""
+    for key in raw:
+        if key not in fields:
+            raise UserError(
+                f"unknown config key {prefix}{key}; valid keys here: {', '.join(sorted(fields))}"
+            )
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in raw
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise UserError(f"config key {prefix}{missing[0]} is required")
+    kwargs = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in raw.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigValueError as error:
+        key = error.key if "." in error.key else f"{prefix}{error.key}"
+        raise UserError(f"{key} {error.message}") from None
+
+
+def _build_data(raw: dict, path: str) -> DataConfig:
+    raw = dict(raw)
+    source = raw.get("source", DataConfig.source)
+    if not isinstance(source, str):
+        raise UserError(f"{path}.source must be a string, got {source!r}")
+    try:
+        spec = SOURCES.get(source)
+    except UserError as error:
+        raise UserError(f"{path}.source: {error}") from None
+    for other in SOURCES.names():
+        if other != source and other in raw:
+            raise UserError(
+                f"{path}.{other} is set but {path}.source is {source!r}; "
+                f"remove {path}.{other} or set {path}.source={other}"
+            )
+    if "options" in raw:
+        raise UserError(f"unknown config key {path}.options; source options go under {path}.{source}")
+    options = _build(spec.options, raw.pop(source, None), f"{path}.{source}")
+    hints = typing.get_type_hints(DataConfig)
+    valid = sorted(set(hints) - {"options"} | {source})
+    for key in raw:
+        if key not in hints:
+            raise UserError(f"unknown config key {path}.{key}; valid keys here: {', '.join(valid)}")
+    kwargs = {key: _coerce(hints[key], value, f"{path}.{key}") for key, value in raw.items()}
+    try:
+        return DataConfig(options=options, **kwargs)
+    except ConfigValueError as error:
+        raise UserError(f"{path}.{error.key} {error.message}") from None
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"--set {dotted}: {'.'.join(parts[: depth + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`a.b=value` -> ("a.b", value parsed as a YAML scalar or list)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set expects key=value (e.g. privacy.target_epsilon=3), got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        raise UserError(f"--set {key}: cannot parse value {value!r}") from None
+
+
+def config_from_dict(raw: dict | None, overrides: list[str] = ()) -> Config:
+    raw = dict(raw or {})
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(raw, key, value)
+    return _build(Config, raw, "")
+
+
+def resolve_config_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    preset = PRESET_DIR / f"{name_or_path}.yaml"
+    if preset.is_file():
+        return preset
+    presets = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    raise UserError(
+        f"config file {name_or_path!r} not found; give a YAML path or a preset: {', '.join(presets)}"
+    )
+
+
+def load_config(name_or_path: str, overrides: list[str] = ()) -> Config:
+    path = resolve_config_path(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML ({error})") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise UserError(f"{path}: the top level must be a mapping of sections")
+    return config_from_dict(raw, overrides)
+
+
+def config_to_dict(config: Config) -> dict:
+    """The resolved config in the YAML layout it was parsed from."""
+    raw = dataclasses.asdict(config)
+    data = raw["data"]
+    options = data.pop("options")
+    data[config.data.source] = options
+    return _plain(raw)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def config_to_yaml(config: Config) -> str:
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)

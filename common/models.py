@@ -1,0 +1,90 @@
+"""Class-conditional generator and DP-safe projection discriminator for grayscale images.
+
+The discriminator has no BatchNorm or any other layer that mixes samples, so per-sample
+gradients (and therefore DP-SGD) are well defined. The generator never sees private data
+and may use any normalisation; PixelNorm keeps it identical in train and eval mode.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+LEAK = 0.2
+
+
+def _levels(resolution: int) -> tuple[int, int]:
+    """(base size, number of 2x resamplings) for 28 = 7*4 and powers of two >= 8."""
+    base = 7 if resolution % 7 == 0 else 4
+    steps = math.log2(resolution / base)
+    if steps != int(steps) or steps < 1:
+        raise ValueError(f"unsupported resolution {resolution}")
+    return base, int(steps)
+
+
+class PixelNorm(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+class Generator(nn.Module):
+    """z + condition (one-hot or multi-hot) -> image in [-1, 1], shape (N, 1, R, R)."""
+
+    def __init__(self, num_classes: int, latent_dim: int, width: int, resolution: int) -> None:
+        super().__init__()
+        base, ups = _levels(resolution)
+        # Widest at the coarsest level, halving per upsampling: cheap at full resolution.
+        channels = [max(width * 2 ** (ups - 1 - i), 8) for i in range(ups)] + [max(width // 2, 8)]
+        self.latent_dim = latent_dim
+        self.base = base
+        self.embed = nn.Linear(num_classes, latent_dim, bias=False)
+        self.project = nn.Linear(2 * latent_dim, channels[0] * base * base)
+        blocks: list[nn.Module] = [PixelNorm(), nn.LeakyReLU(LEAK)]
+        for c_in, c_out in zip(channels, channels[1:]):
+            # Transposed 4x4 stride-2 convolutions cost less than upsample + 3x3 conv.
+            blocks += [
+                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1),
+                PixelNorm(),
+                nn.LeakyReLU(LEAK),
+            ]
+        blocks += [nn.Conv2d(channels[-1], 1, 3, padding=1), nn.Tanh()]
+        self.body = nn.Sequential(*blocks)
+        self.channels0 = channels[0]
+
+    def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        h = self.project(torch.cat([z, self.embed(condition)], dim=1))
+        return self.body(h.view(-1, self.channels0, self.base, self.base))
+
+
+class Discriminator(nn.Module):
+    """Projection discriminator (Miyato & Koyama 2018): logit = psi(h) + <embed(c), h>.
+
+    The projection works for one-hot and multi-hot conditions alike.
+    """
+
+    def __init__(self, num_classes: int, width: int, resolution: int) -> None:
+        super().__init__()
+        base, downs = _levels(resolution)
+        # DCGAN-style strided convolutions: small, so DP noise is spread over few weights.
+        channels = [1] + [width * 2**i for i in range(downs)]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(channels, channels[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.LeakyReLU(LEAK)]
+        layers.append(nn.Flatten())
+        self.features = nn.Sequential(*layers)
+        feature_dim = channels[-1] * base * base
+        self.score = nn.Linear(feature_dim, 1)
+        self.embed = nn.Linear(num_classes, feature_dim, bias=False)
+
+    def forward(self, image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        h = self.features(image)
+        return self.score(h).squeeze(1) + (self.embed(condition) * h).sum(dim=1)
+
+
+def build_models(
+    num_classes: int, resolution: int, latent_dim: int, generator_width: int, discriminator_width: int
+) -> tuple[Generator, Discriminator]:
+    return (
+        Generator(num_classes, latent_dim, generator_width, resolution),
+        Discriminator(num_classes, discriminator_width, resolution),
+    )

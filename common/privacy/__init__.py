@@ -1,0 +1,1 @@
+"""Privacy math (accounting.py) and privacy state (ledger.py), kept apart."""

@@ -1,0 +1,38 @@
+"""Privacy math: noise calibration and epsilon from Opacus' accountants. Stateless."""
+
+import math
+
+from opacus.accountants import create_accountant
+from opacus.accountants.utils import get_noise_multiplier
+
+# (noise multiplier, sample rate, steps): Opacus' accountant history format.
+HistoryEntry = tuple[float, float, int]
+
+
+def calibrate_noise_multiplier(
+    target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str
+) -> float:
+    """Smallest noise multiplier whose epsilon after `steps` steps is <= target_epsilon."""
+    if math.isinf(target_epsilon):
+        return 0.0
+    return float(
+        get_noise_multiplier(
+            target_epsilon=target_epsilon,
+            target_delta=delta,
+            sample_rate=sample_rate,
+            steps=steps,
+            accountant=accountant,
+            epsilon_tolerance=0.005,
+        )
+    )
+
+
+def epsilon_spent(history: list[HistoryEntry], delta: float, accountant: str) -> float:
+    """The accountant's epsilon after composing every entry of `history`."""
+    if not history:
+        return 0.0
+    if any(sigma == 0 for sigma, _, steps in history if steps > 0):
+        return math.inf
+    engine = create_accountant(mechanism=accountant)
+    engine.history = [(float(s), float(q), int(n)) for s, q, n in history if n > 0]
+    return float(engine.get_epsilon(delta=delta))
