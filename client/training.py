@@ -11,6 +11,7 @@ gradient is added after clipping and noising: the noise only has to hide the rea
 """
 
 import secrets
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ from common.config import ModelConfig, TrainingConfig
 from common.data import ImageSet
 from common.models import build_models
 from client.sampling import PoissonSampler
+
+# Opacus' hooks fire on D's outputs while the images need no gradient; that is expected.
+warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
 
 
 def to_tensors(data: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

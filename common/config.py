@@ -16,12 +16,12 @@ import yaml
 
 from common.data import SOURCES
 from common.data.sources import DicomOptions
+from common.data.splits import PARTITION_SCHEMES
 from common.errors import UserError
 
 RESOLUTIONS = (28, 32, 64, 128)
 PRIVACY_UNITS = ("image", "patient")
 ACCOUNTANTS = ("rdp", "prv", "gdp")
-PARTITION_SCHEMES = ("iid", "dirichlet", "by-patient")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 

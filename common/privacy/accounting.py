@@ -1,9 +1,14 @@
 """Privacy math: noise calibration and epsilon from Opacus' accountants. Stateless."""
 
 import math
+import warnings
 
 from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
+
+# With few steps the best RDP order is the largest one tried; the bound is still valid
+# (only looser), so the warning is noise for users.
+warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
 
 # (noise multiplier, sample rate, steps): Opacus' accountant history format.
 HistoryEntry = tuple[float, float, int]

@@ -1,0 +1,143 @@
+"""One site's round: budget check, ledger entry, local DP-GAN training. No Flower here."""
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from client.training import DPGANTrainer, DPSettings
+from common import atomic
+from common.config import Config, SiteBudget
+from common.data import ImageSet
+from common.privacy.accounting import calibrate_noise_multiplier
+from common.privacy.ledger import PrivacyLedger
+from common.protocol import RoundRequest, RoundResult
+
+# Slack for the accountant's floating point when comparing against the maximum.
+EPSILON_SLACK = 1e-9
+
+
+class RoundRefused(Exception):
+    """The site will not run this round; the message says why. Nothing private is sent."""
+
+
+@dataclass(frozen=True)
+class SitePolicy:
+    """What the site itself allows, whatever the server asks."""
+
+    name: str
+    budget: SiteBudget
+    unit: str
+    max_grad_norm: float
+    accountant: str
+
+    @property
+    def max_epsilon(self) -> float:
+        return self.budget.max_epsilon or self.budget.target_epsilon
+
+    @property
+    def private(self) -> bool:
+        return math.isfinite(self.budget.target_epsilon)
+
+
+@dataclass
+class Site:
+    policy: SitePolicy
+    data: ImageSet
+    state_dir: Path
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state_dir / "ledger.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir / "training-state.pt"
+
+    def unit_keys(self) -> np.ndarray:
+        if self.policy.unit == "patient":
+            return self.data.patient_keys()
+        return np.arange(len(self.data)).astype(str)
+
+    def open_ledger(self, config: Config, planned_steps: int) -> PrivacyLedger:
+        """The site's ledger, calibrated on first use for the planned number of steps."""
+        budget = self.policy.budget
+        ledger = PrivacyLedger.open(self.ledger_path, budget.delta, self.policy.accountant)
+        if not ledger.calibrated:
+            units = len(np.unique(self.unit_keys()))
+            sample_rate = min(1.0, config.training.batch_size / units)
+            sigma = calibrate_noise_multiplier(
+                budget.target_epsilon, budget.delta, sample_rate, planned_steps, ledger.accountant
+            )
+            ledger.calibrate(sigma, sample_rate)
+        return ledger
+
+    def run_round(
+        self,
+        config: Config,
+        request: RoundRequest,
+        generator: dict[str, torch.Tensor],
+        discriminator: dict[str, torch.Tensor] | None,
+        device: torch.device,
+    ) -> RoundResult:
+        started = time.perf_counter()
+        ledger = self.open_ledger(config, request.planned_steps)
+        spent = ledger.epsilon()
+        after = ledger.epsilon_after(request.local_steps)
+        if after > self.policy.max_epsilon + EPSILON_SLACK:
+            raise RoundRefused(
+                f"site {self.policy.name} refuses round {request.round}: "
+                f"{request.local_steps} more steps would raise its epsilon from {spent:.3f} to "
+                f"{after:.3f}, above its maximum {self.policy.max_epsilon:g} "
+                f"(delta={ledger.delta:g})"
+            )
+        # Recorded before training: a crash mid-round can only over-count, never under-count.
+        ledger.record(request.round, request.local_steps)
+
+        trainer = DPGANTrainer(
+            self.data,
+            self.unit_keys(),
+            config.model,
+            config.training,
+            DPSettings(ledger.noise_multiplier, self.policy.max_grad_norm, ledger.sample_rate),
+            device,
+        )
+        local = torch.load(self.state_path, weights_only=True) if self.state_path.exists() else {}
+        trainer.load(
+            generator=generator,
+            discriminator=discriminator if discriminator is not None else local.get("discriminator"),
+            optimizers=local.get("optimizers"),
+        )
+        losses = trainer.train(request.local_steps)
+        discriminator_state = _cpu(trainer.discriminator.state_dict())
+        atomic.torch_save(
+            {"discriminator": discriminator_state, "optimizers": trainer.optimizer_state()},
+            self.state_path,
+        )
+        epsilon = ledger.epsilon()
+        metrics = {
+            "num_examples": float(len(self.data)),
+            "epsilon": epsilon,
+            "delta": ledger.delta,
+            "max_epsilon": self.policy.max_epsilon,
+            "noise_multiplier": ledger.noise_multiplier,
+            "sample_rate": ledger.sample_rate,
+            "steps": float(ledger.steps),
+            "budget_exhausted": float(
+                ledger.epsilon_after(request.local_steps) > self.policy.max_epsilon + EPSILON_SLACK
+            ),
+            "seconds": time.perf_counter() - started,
+            **losses,
+        }
+        return RoundResult(
+            generator=_cpu(trainer.generator.state_dict()),
+            discriminator=discriminator_state if request.share_discriminator else None,
+            metrics=metrics,
+        )
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().cpu() for key, value in state.items()}

@@ -1,0 +1,108 @@
+"""The `privsynth` command."""
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common.config import Config, config_to_yaml, load_config
+from common.errors import UserError
+
+
+def _default_run_dir(config: Config) -> Path:
+    return Path(config.output.dir) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _print_plan(config: Config) -> None:
+    from common.data.federation import plan_federation
+    from common.privacy.accounting import calibrate_noise_multiplier
+
+    plan = plan_federation(config)
+    federation = config.federation
+    steps = federation.rounds * federation.local_steps
+    print(config_to_yaml(config))
+    print(
+        f"data: {len(plan.data)} images, holdout {len(plan.holdout)}, "
+        f"{federation.num_sites} sites ({federation.partition}), {steps} DP steps planned per site"
+    )
+    for site in range(federation.num_sites):
+        data = plan.site_data(site)
+        keys = data.patient_keys() if config.privacy.unit == "patient" else np.arange(len(data))
+        units = len(np.unique(keys))
+        rate = min(1.0, config.training.batch_size / units)
+        budget = config.site_budget(site)
+        sigma = calibrate_noise_multiplier(
+            budget.target_epsilon, budget.delta, rate, steps, config.privacy.accountant
+        )
+        eps = "inf (non-private)" if math.isinf(budget.target_epsilon) else f"{budget.target_epsilon:g}"
+        print(
+            f"site-{site}: {len(data)} images, {units} {config.privacy.unit}s, sample rate "
+            f"{rate:.4f}, target epsilon {eps}, delta {budget.delta:g} -> noise multiplier "
+            f"{sigma:.4f}"
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from server.simulation import simulate
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").exists():
+            raise UserError(f"--resume {run_dir}: no config.yaml there; is it a run folder?")
+        if args.set:
+            raise UserError("--resume continues a run with its own config; --set is not allowed")
+        config = load_config(str(run_dir / "config.yaml"))
+    else:
+        if not args.config:
+            raise UserError("give a config (a preset name like quickstart, or a YAML path)")
+        config = load_config(args.config, args.set)
+    if args.dry_run:
+        _print_plan(config)
+        return 0
+    run_dir = Path(args.resume) if args.resume else Path(args.run_dir or _default_run_dir(config))
+    started = time.perf_counter()
+    summary = simulate(config, run_dir, resume=bool(args.resume))
+    wall = time.perf_counter() - started
+    print(f"\nrun folder: {run_dir}")
+    print(f"stopped: {summary['stop_reason']} after {summary['rounds']} rounds, {wall:.0f}s")
+    for site, eps in summary["epsilon_per_site"].items():
+        print(f"  {site}: epsilon {eps:.3f} (delta {summary['delta_per_site'][site]:g})")
+    print(f"sample grid: {run_dir / 'samples.png'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="privsynth",
+        description="Federated differentially private synthetic medical images.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="train a simulated federation on one machine")
+    run.add_argument("config", nargs="?", help="preset name (configs/) or YAML path")
+    run.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    run.add_argument("--dry-run", action="store_true", help="print the plan and noise, then exit")
+    run.add_argument("--run-dir", help="output folder (default: output.dir/NAME-TIMESTAMP)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as error:
+        print(f"privsynth: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("privsynth: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The messages between server and sites, as Flower records.
+
+Server -> site (message type `train`): ArrayRecord "generator", optionally ArrayRecord
+"discriminator", ConfigRecord "request" (round, local_steps, planned_steps,
+share_discriminator, config = the resolved YAML, run_dir).
+Site -> server: ArrayRecord "generator", optionally "discriminator", MetricRecord "metrics",
+ConfigRecord "site" (name). A refusal is an error reply whose reason says why.
+
+Only DP outputs travel back: weights trained through the DP discriminator, the
+accountant's epsilon, and losses on generated images (never on private ones).
+"""
+
+from dataclasses import dataclass
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+
+REFUSED = 4001
+FAILED = 4002
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    round: int
+    local_steps: int
+    planned_steps: int
+    share_discriminator: bool
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    generator: dict[str, torch.Tensor]
+    discriminator: dict[str, torch.Tensor] | None
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    round_request: RoundRequest
+    config_yaml: str
+    run_dir: str
+    generator: dict[str, torch.Tensor]
+    discriminator: dict[str, torch.Tensor] | None
+
+
+@dataclass(frozen=True)
+class SiteReply:
+    site: str
+    node_id: int
+    result: RoundResult
+
+
+def encode_request(request: TrainRequest) -> RecordDict:
+    r = request.round_request
+    content = RecordDict(
+        {
+            "generator": ArrayRecord(request.generator),
+            "request": ConfigRecord(
+                {
+                    "round": r.round,
+                    "local_steps": r.local_steps,
+                    "planned_steps": r.planned_steps,
+                    "share_discriminator": r.share_discriminator,
+                    "config": request.config_yaml,
+                    "run_dir": request.run_dir,
+                }
+            ),
+        }
+    )
+    if request.discriminator is not None:
+        content["discriminator"] = ArrayRecord(request.discriminator)
+    return content
+
+
+def decode_request(content: RecordDict) -> TrainRequest:
+    fields = content["request"]
+    discriminator = content.get("discriminator")
+    return TrainRequest(
+        round_request=RoundRequest(
+            round=int(fields["round"]),
+            local_steps=int(fields["local_steps"]),
+            planned_steps=int(fields["planned_steps"]),
+            share_discriminator=bool(fields["share_discriminator"]),
+        ),
+        config_yaml=str(fields["config"]),
+        run_dir=str(fields["run_dir"]),
+        generator=content["generator"].to_torch_state_dict(),
+        discriminator=None if discriminator is None else discriminator.to_torch_state_dict(),
+    )
+
+
+def encode_reply(site: str, result: RoundResult) -> RecordDict:
+    content = RecordDict(
+        {
+            "generator": ArrayRecord(result.generator),
+            "metrics": MetricRecord(result.metrics),
+            "site": ConfigRecord({"name": site}),
+        }
+    )
+    if result.discriminator is not None:
+        content["discriminator"] = ArrayRecord(result.discriminator)
+    return content
+
+
+def decode_reply(message: Message) -> SiteReply:
+    content = message.content
+    discriminator = content.get("discriminator")
+    return SiteReply(
+        site=str(content["site"]["name"]),
+        node_id=message.metadata.src_node_id,
+        result=RoundResult(
+            generator=content["generator"].to_torch_state_dict(),
+            discriminator=None if discriminator is None else discriminator.to_torch_state_dict(),
+            metrics={key: float(value) for key, value in content["metrics"].items()},
+        ),
+    )

@@ -1,0 +1,1 @@
+"""The coordinator side: a Flower ServerApp around plain aggregation and run bookkeeping."""

@@ -1,0 +1,82 @@
+"""The Flower ServerApp: send each round's request to the sites, collect replies."""
+
+import logging
+import time
+from pathlib import Path
+
+from flwr.app import Context, Message, MessageType
+from flwr.serverapp import Grid, ServerApp
+
+from common.config import FederationConfig, load_config
+from common.errors import UserError
+from common.protocol import REFUSED, TrainRequest, decode_reply, encode_request
+from server.federation import SiteFailure, run_federation
+
+log = logging.getLogger("privsynth.server")
+NODE_WAIT_S = 120.0
+
+
+def wait_for_sites(grid: Grid, federation: FederationConfig) -> list[int]:
+    """All expected sites, or at least min_sites after NODE_WAIT_S seconds."""
+    deadline = time.monotonic() + NODE_WAIT_S
+    while True:
+        nodes = sorted(grid.get_node_ids())
+        if len(nodes) >= federation.num_sites:
+            return nodes
+        if time.monotonic() > deadline and len(nodes) >= federation.min_sites:
+            return nodes
+        if time.monotonic() > deadline + NODE_WAIT_S:
+            raise UserError(
+                f"only {len(nodes)} of {federation.num_sites} sites connected within "
+                f"{2 * NODE_WAIT_S:.0f}s (federation.min_sites={federation.min_sites})"
+            )
+        time.sleep(1.0)
+
+
+def exchange(
+    grid: Grid, federation: FederationConfig, request: TrainRequest
+) -> tuple[list, list[SiteFailure]]:
+    nodes = wait_for_sites(grid, federation)
+    messages = [
+        Message(content=encode_request(request), dst_node_id=node, message_type=MessageType.TRAIN)
+        for node in nodes
+    ]
+    replies, failures, answered = [], [], set()
+    for reply in grid.send_and_receive(messages, timeout=federation.round_timeout_s):
+        node = reply.metadata.src_node_id
+        answered.add(node)
+        if reply.has_error():
+            error = reply.error
+            failures.append(SiteFailure(node, str(error.reason), error.code == REFUSED))
+        else:
+            replies.append(decode_reply(reply))
+    for node in set(nodes) - answered:
+        failures.append(SiteFailure(node, "no reply within federation.round_timeout_s", False))
+    return replies, failures
+
+
+def build_server_app(settings: dict | None = None) -> ServerApp:
+    """A ServerApp; `settings` (config, overrides, run-dir, resume) override the run config."""
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_config = {**context.run_config, **(settings or {})}
+        run_dir = Path(str(run_config.get("run-dir") or "runs/deployment"))
+        resume = bool(run_config.get("resume", False))
+        try:
+            config = load_config(
+                str(run_dir / "config.yaml") if resume else str(run_config["config"]),
+                [o for o in str(run_config.get("overrides", "")).split(";") if o.strip()],
+            )
+            run_federation(
+                config, run_dir, resume, lambda request: exchange(grid, config.federation, request)
+            )
+        except UserError as error:
+            log.error("%s", error)
+            raise
+
+    return server_app
+
+
+app = build_server_app()

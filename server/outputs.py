@@ -1,0 +1,185 @@
+"""What a finished run leaves in its folder: generator, sample grid, synthetic dataset, plots.
+
+Everything here is computed from the aggregated generator and the sites' DP metrics, so it
+is post-processing of DP outputs.
+"""
+
+import csv
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from common import atomic  # noqa: E402
+from common.config import Config  # noqa: E402
+from common.models import Generator  # noqa: E402
+
+NO_FINDING = "no finding"
+
+
+def class_conditions(class_names: tuple[str, ...], multi_label: bool) -> list[tuple[str, np.ndarray]]:
+    """One (row name, condition) per class; multi-label data adds an all-zero "no finding"."""
+    eye = np.eye(len(class_names), dtype=np.float32)
+    rows = [(name, eye[i]) for i, name in enumerate(class_names)]
+    if multi_label:
+        rows.insert(0, (NO_FINDING, np.zeros(len(class_names), dtype=np.float32)))
+    return rows
+
+
+def load_generator(config: Config, num_classes: int, state: dict) -> Generator:
+    model = config.model
+    generator = Generator(
+        num_classes, model.latent_dim, model.generator_width, config.data.resolution
+    )
+    generator.load_state_dict(state)
+    return generator.eval()
+
+
+@torch.no_grad()
+def generate(
+    generator: Generator, condition: np.ndarray, count: int, seed: int, batch: int = 256
+) -> np.ndarray:
+    """uint8 images (count, R, R) for one condition, deterministic in seed."""
+    rng = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, count, batch):
+        n = min(batch, count - start)
+        z = torch.randn(n, generator.latent_dim, generator=rng)
+        c = torch.from_numpy(np.repeat(condition[None], n, axis=0))
+        images = generator(z, c).squeeze(1)
+        out.append(((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0, 0), np.uint8)
+
+
+def save_grid(rows: list[tuple[str, np.ndarray]], path: Path, title: str) -> None:
+    """A sample grid: one row per class, its name on the left."""
+    columns = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(
+        len(rows), columns, figsize=(columns * 0.9 + 1.4, len(rows) * 0.9 + 0.6), squeeze=False
+    )
+    for r, (name, images) in enumerate(rows):
+        for c in range(columns):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(images):
+                ax.imshow(images[c], cmap="gray", vmin=0, vmax=255)
+        axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def export_synthetic(
+    rows: list[tuple[str, np.ndarray, np.ndarray]],
+    class_names: tuple[str, ...],
+    multi_label: bool,
+    run_dir: Path,
+) -> int:
+    """PNG files + labels.csv under synthetic/, and synthetic.npz in the MedMNIST layout."""
+    folder = run_dir / "synthetic"
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images, labels, names = [], [], []
+    for name, condition, batch in rows:
+        for image in batch:
+            images.append(image)
+            labels.append(condition)
+            names.append(name)
+    with open(folder / "labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "label", *class_names])
+        for i, (image, label, name) in enumerate(zip(images, labels, names)):
+            file = f"images/{i:06d}.png"
+            Image.fromarray(image).save(folder / file)
+            writer.writerow([file, name, *label.astype(int).tolist()])
+    stacked = np.stack(labels).astype(np.uint8)
+    train_labels = stacked if multi_label else stacked.argmax(axis=1)[:, None]
+    with open(run_dir / "synthetic.npz.tmp", "wb") as handle:
+        np.savez_compressed(
+            handle,
+            train_images=np.stack(images),
+            train_labels=train_labels,
+            class_names=np.array(class_names),
+        )
+    (run_dir / "synthetic.npz.tmp").replace(run_dir / "synthetic.npz")
+    return len(images)
+
+
+def read_stats(run_dir: Path) -> list[dict]:
+    path = run_dir / "stats.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_training(stats: list[dict], path: Path) -> None:
+    """Epsilon per site and losses per round."""
+    fig, (ax_eps, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
+    sites = sorted({site for row in stats for site in row["sites"]})
+    for site in sites:
+        rounds = [row["round"] for row in stats if site in row["sites"]]
+        eps = [float(row["sites"][site]["epsilon"]) for row in stats if site in row["sites"]]
+        if all(math.isfinite(e) for e in eps):
+            ax_eps.plot(rounds, eps, marker=".", label=site)
+        g = [float(row["sites"][site]["g_loss"]) for row in stats if site in row["sites"]]
+        d = [float(row["sites"][site]["d_loss_fake"]) for row in stats if site in row["sites"]]
+        ax_loss.plot(rounds, g, label=f"{site} G")
+        ax_loss.plot(rounds, d, linestyle="--", label=f"{site} D (generated)")
+    ax_eps.set(xlabel="round", ylabel="epsilon spent", title="Privacy spent per site")
+    ax_loss.set(xlabel="round", ylabel="loss", title="Losses (on generated images)")
+    for ax in (ax_eps, ax_loss):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(
+    config: Config,
+    run_dir: Path,
+    class_names: tuple[str, ...],
+    multi_label: bool,
+    generator_state: dict,
+    summary: dict,
+) -> dict:
+    generator = load_generator(config, len(class_names), generator_state)
+    atomic.torch_save(
+        {
+            "state_dict": generator_state,
+            "class_names": list(class_names),
+            "multi_label": multi_label,
+            "resolution": config.data.resolution,
+            "model": asdict(config.model),
+        },
+        run_dir / "generator.pt",
+    )
+    conditions = class_conditions(class_names, multi_label)
+    rows = [
+        (name, condition, generate(generator, condition, config.output.samples_per_class, seed=i))
+        for i, (name, condition) in enumerate(conditions)
+    ]
+    columns = config.output.grid_columns
+    eps = summary.get("epsilon_per_site", {})
+    eps_text = ", ".join(f"{site} {e:.2f}" for site, e in eps.items() if math.isfinite(e))
+    title = f"{config.name}: synthetic samples, one row per class" + (
+        f" (epsilon {eps_text})" if eps_text else " (non-private)"
+    )
+    save_grid([(name, images[:columns]) for name, _, images in rows], run_dir / "samples.png", title)
+    summary["synthetic_images"] = export_synthetic(rows, class_names, multi_label, run_dir)
+    plot_training(read_stats(run_dir), run_dir / "training.png")
+    atomic.write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    return summary
