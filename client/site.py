@@ -108,7 +108,9 @@ class Site:
         local = torch.load(self.state_path, weights_only=True) if self.state_path.exists() else {}
         trainer.load(
             generator=generator,
-            discriminator=discriminator if discriminator is not None else local.get("discriminator"),
+            discriminator=discriminator
+            if discriminator is not None
+            else local.get("discriminator"),
             optimizers=local.get("optimizers"),
         )
         losses = trainer.train(request.local_steps)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from client.site import Site, SitePolicy
-from common.config import PRIVACY_UNITS, Config, SiteBudget, config_to_dict, config_from_dict
+from common.config import PRIVACY_UNITS, Config, SiteBudget, config_from_dict, config_to_dict
 from common.data.federation import load_dataset, plan_federation
 from common.data.splits import split_holdout
 from common.errors import UserError
@@ -124,5 +124,3 @@ def site_from_context(config: Config, node_config: dict, node_id: int, run_dir: 
     raise UserError(
         "this SuperNode has no data: start it with --node-config 'data-path=\"/path/to/data\"'"
     )
-
-

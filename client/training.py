@@ -21,10 +21,10 @@ from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 from torch.nn import functional as F
 
+from client.sampling import PoissonSampler
 from common.config import ModelConfig, TrainingConfig
 from common.data import ImageSet
 from common.models import build_models
-from client.sampling import PoissonSampler
 
 # Opacus' hooks fire on D's outputs while the images need no gradient; that is expected.
 warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
@@ -146,37 +146,54 @@ class DPGANTrainer:
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.randn(n, self.model_config.latent_dim, generator=self.torch_rng)
         condition = sample_conditions(
-            n, self.num_classes, self.multi_label, self.model_config.multilabel_prior, self.torch_rng
+            n,
+            self.num_classes,
+            self.multi_label,
+            self.model_config.multilabel_prior,
+            self.torch_rng,
         )
         return z.to(self.device), condition.to(self.device)
 
-    def discriminator_step(self) -> float:
-        """One DP-SGD step of D. Returns D's loss on generated images (no private data)."""
-        batch = torch.from_numpy(self.sampler.sample()).to(self.device)
-        real, real_condition = self.images[batch], self.labels[batch]
-        z, fake_condition = self._fake_batch(self.training.batch_size)
-        with torch.no_grad():
-            fake = self.generator(z, fake_condition)
+    def discriminator_gradients(
+        self,
+        real: torch.Tensor,
+        real_condition: torch.Tensor,
+        fake: torch.Tensor,
+        fake_condition: torch.Tensor,
+    ) -> float:
+        """Set D's .grad for one step; returns D's loss on the generated images.
+
+        Private: (sum of per-sample clipped real gradients + N(0, (sigma*C)^2)) / B plus the
+        gradient on generated images, which involves no private data.
+        """
         params = [p for p in self.discriminator.parameters() if p.requires_grad]
         self.d_optimizer.zero_grad(set_to_none=True)
-        if self.dp.private:
-            self.d_module.disable_hooks()
-            fake_loss = F.softplus(self.d_module(fake, fake_condition)).mean()
-            fake_grads = torch.autograd.grad(fake_loss, params)
-            self.d_module.enable_hooks()
-            # Per-sample gradients of the real term; DPOptimizer clips each, sums, adds
-            # N(0, (sigma*C)^2) and divides by the expected batch size.
-            F.softplus(-self.d_module(real, real_condition)).sum().backward()
-            self.d_optimizer.pre_step()
-            for p, fake_grad in zip(params, fake_grads):
-                p.grad += fake_grad
-            self.base_d_optimizer.step()
-        else:
+        if not self.dp.private:
             fake_loss = F.softplus(self.d_module(fake, fake_condition)).mean()
             real_loss = F.softplus(-self.d_module(real, real_condition)).sum()
             (fake_loss + real_loss / self.training.batch_size).backward()
-            self.d_optimizer.step()
+            return float(fake_loss.detach())
+        self.d_module.disable_hooks()
+        fake_loss = F.softplus(self.d_module(fake, fake_condition)).mean()
+        fake_grads = torch.autograd.grad(fake_loss, params)
+        self.d_module.enable_hooks()
+        F.softplus(-self.d_module(real, real_condition)).sum().backward()
+        self.d_optimizer.pre_step()  # clip per sample, sum, add noise, divide by B
+        for p, fake_grad in zip(params, fake_grads):
+            p.grad += fake_grad
         return float(fake_loss.detach())
+
+    def discriminator_step(self) -> float:
+        """One DP-SGD step of D on a Poisson-sampled batch of private records."""
+        batch = torch.from_numpy(self.sampler.sample()).to(self.device)
+        z, fake_condition = self._fake_batch(self.training.batch_size)
+        with torch.no_grad():
+            fake = self.generator(z, fake_condition)
+        loss = self.discriminator_gradients(
+            self.images[batch], self.labels[batch], fake, fake_condition
+        )
+        self.base_d_optimizer.step()
+        return loss
 
     def generator_step(self) -> float:
         z, condition = self._fake_batch(self.training.batch_size)

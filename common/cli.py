@@ -37,7 +37,11 @@ def _print_plan(config: Config) -> None:
         sigma = calibrate_noise_multiplier(
             budget.target_epsilon, budget.delta, rate, steps, config.privacy.accountant
         )
-        eps = "inf (non-private)" if math.isinf(budget.target_epsilon) else f"{budget.target_epsilon:g}"
+        eps = (
+            "inf (non-private)"
+            if math.isinf(budget.target_epsilon)
+            else f"{budget.target_epsilon:g}"
+        )
         print(
             f"site-{site}: {len(data)} images, {units} {config.privacy.unit}s, sample rate "
             f"{rate:.4f}, target epsilon {eps}, delta {budget.delta:g} -> noise multiplier "

@@ -168,7 +168,9 @@ class FederationConfig:
         _choice(self.partition, "partition", PARTITION_SCHEMES)
         _require(self.partition_alpha > 0, "partition_alpha", "must be > 0")
         _require(
-            self.min_sites <= self.num_sites, "min_sites", f"must be <= num_sites ({self.num_sites})"
+            self.min_sites <= self.num_sites,
+            "min_sites",
+            f"must be <= num_sites ({self.num_sites})",
         )
         _require(self.round_timeout_s > 0, "round_timeout_s", "must be > 0")
 
@@ -340,7 +342,9 @@ def _build_data(raw: dict, path: str) -> DataConfig:
                 f"remove {path}.{other} or set {path}.source={other}"
             )
     if "options" in raw:
-        raise UserError(f"unknown config key {path}.options; source options go under {path}.{source}")
+        raise UserError(
+            f"unknown config key {path}.options; source options go under {path}.{source}"
+        )
     options = _build(spec.options, raw.pop(source, None), f"{path}.{source}")
     hints = typing.get_type_hints(DataConfig)
     valid = sorted(set(hints) - {"options"} | {source})
@@ -393,7 +397,8 @@ def resolve_config_path(name_or_path: str) -> Path:
         return preset
     presets = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
     raise UserError(
-        f"config file {name_or_path!r} not found; give a YAML path or a preset: {', '.join(presets)}"
+        f"config file {name_or_path!r} not found; give a YAML path or a preset: "
+        f"{', '.join(presets)}"
     )
 
 

@@ -82,7 +82,11 @@ class Discriminator(nn.Module):
 
 
 def build_models(
-    num_classes: int, resolution: int, latent_dim: int, generator_width: int, discriminator_width: int
+    num_classes: int,
+    resolution: int,
+    latent_dim: int,
+    generator_width: int,
+    discriminator_width: int,
 ) -> tuple[Generator, Discriminator]:
     return (
         Generator(num_classes, latent_dim, generator_width, resolution),

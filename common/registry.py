@@ -1,4 +1,4 @@
-"""Name -> implementation registries for pluggable parts (data sources, models, metrics, attacks)."""
+"""Name -> implementation registries for pluggable parts (data sources, metrics, attacks)."""
 
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar

@@ -185,12 +185,15 @@ class FederationServer:
     ) -> ServerState:
         """Rounds until a stop condition; `exchange` sends a request to every site."""
         federation = self.config.federation
-        if self.state.stop_reason:
-            return self.state
+        # A resumed run re-checks why it stopped: it may have been given more rounds.
+        self.state.stop_reason = ""
         with tqdm(
             total=federation.rounds, initial=self.state.round, unit="round", desc="federation"
         ) as bar:
             while not self.state.stop_reason:
+                if self.state.round >= federation.rounds:
+                    self.state.stop_reason = f"completed {federation.rounds} rounds"
+                    break
                 started = time.perf_counter()
                 replies, failures = exchange(self.next_request())
                 stats = self.apply(replies, failures, time.perf_counter() - started)

@@ -25,7 +25,9 @@ from common.models import Generator  # noqa: E402
 NO_FINDING = "no finding"
 
 
-def class_conditions(class_names: tuple[str, ...], multi_label: bool) -> list[tuple[str, np.ndarray]]:
+def class_conditions(
+    class_names: tuple[str, ...], multi_label: bool
+) -> list[tuple[str, np.ndarray]]:
     """One (row name, condition) per class; multi-label data adds an all-zero "no finding"."""
     eye = np.eye(len(class_names), dtype=np.float32)
     rows = [(name, eye[i]) for i, name in enumerate(class_names)]
@@ -178,7 +180,9 @@ def write_outputs(
     title = f"{config.name}: synthetic samples, one row per class" + (
         f" (epsilon {eps_text})" if eps_text else " (non-private)"
     )
-    save_grid([(name, images[:columns]) for name, _, images in rows], run_dir / "samples.png", title)
+    save_grid(
+        [(name, images[:columns]) for name, _, images in rows], run_dir / "samples.png", title
+    )
     summary["synthetic_images"] = export_synthetic(rows, class_names, multi_label, run_dir)
     plot_training(read_stats(run_dir), run_dir / "training.png")
     atomic.write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=str))

@@ -52,7 +52,8 @@ def plan_federation(config: Config) -> FederationSplit:
     data = load_dataset(config)
     if len(data) == 0:
         raise UserError(
-            f"data source {config.data.source!r} produced no images; check data.{config.data.source}"
+            f"data source {config.data.source!r} produced no images; "
+            f"check data.{config.data.source}"
         )
     train, holdout = split_holdout(
         data, config.data.holdout_fraction, config.data.holdout_split, config.seed

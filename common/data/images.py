@@ -18,7 +18,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"}) | DICOM_SUFFIXES
 
 
 def is_dicom(path: Path) -> bool:
-    """DICOM by suffix, or by the 'DICM' magic after the 128-byte preamble (files without suffix)."""
+    """DICOM by suffix, or by the 'DICM' magic after the 128-byte preamble."""
     if path.suffix.lower() in DICOM_SUFFIXES:
         return True
     try:

@@ -28,9 +28,13 @@ class ImageSet:
     def __post_init__(self) -> None:
         n = len(self.images)
         if self.images.ndim != 3 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 (N, H, W), got {self.images.dtype} {self.images.shape}")
+            raise ValueError(
+                f"images must be uint8 (N, H, W), got {self.images.dtype} {self.images.shape}"
+            )
         if self.labels.shape != (n, len(self.class_names)):
-            raise ValueError(f"labels must be ({n}, {len(self.class_names)}), got {self.labels.shape}")
+            raise ValueError(
+                f"labels must be ({n}, {len(self.class_names)}), got {self.labels.shape}"
+            )
         for name in ("patient_ids", "splits"):
             column = getattr(self, name)
             if column is not None and len(column) != n:

@@ -367,7 +367,7 @@ def _render(p: dict[str, np.ndarray], noise: np.ndarray, resolution: int) -> np.
     air_total = 0
     lungs = {}
     for side, base in ((-1, base_right), (1, base_left)):
-        l = u * f32(side)
+        lateral = u * f32(side)
         a, lc = p["lung_a"], p["lung_cx"]
         bottom = base + f32(0.25)
         vc, b = (top + bottom) / 2, (bottom - top) / 2
@@ -375,9 +375,9 @@ def _render(p: dict[str, np.ndarray], noise: np.ndarray, resolution: int) -> np.
         taper = t * (2 - t)
         aw = a * (f32(0.50) + f32(0.50) * taper)
         cx = lc - f32(0.07) * (1 - taper)  # the apex sits medially
-        f_ellipse = (1 - np.sqrt(((l - cx) / aw) ** 2 + ((v - vc) / b) ** 2)) * a
-        f_medial = l - p["medi"]
-        dome = base - p["dome"] * (1 - ((l - lc + f32(0.04)) / (a + f32(0.06))) ** 2)
+        f_ellipse = (1 - np.sqrt(((lateral - cx) / aw) ** 2 + ((v - vc) / b) ** 2)) * a
+        f_medial = lateral - p["medi"]
+        dome = base - p["dome"] * (1 - ((lateral - lc + f32(0.04)) / (a + f32(0.06))) ** 2)
         lung = _ramp(np.minimum(np.minimum(f_ellipse, f_medial), dome - v), edge)
 
         # Effusion: fluid below a level that rises laterally (meniscus), fading in at the top.

@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+import torch
+
+from client.site import RoundRefused, Site, SitePolicy
+from client.site_config import deployed_site
+from common.config import Config, SiteBudget, config_from_dict
+from common.data import ImageSet
+from common.errors import UserError
+from common.models import build_models
+from common.privacy.accounting import epsilon_spent
+from common.protocol import RoundRequest
+
+CONFIG = config_from_dict(
+    {
+        "data": {"resolution": 28},
+        "model": {"latent_dim": 8, "generator_width": 8, "discriminator_width": 8},
+        "training": {"batch_size": 8},
+    }
+)
+
+
+def make_data(n=40, patients=10):
+    rng = np.random.default_rng(0)
+    return ImageSet(
+        images=rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        labels=np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)],
+        class_names=("a", "b"),
+        multi_label=False,
+        patient_ids=np.array([f"p{i % patients}" for i in range(n)]),
+    )
+
+
+def make_site(tmp_path, epsilon=4.0, max_epsilon=None, unit="image"):
+    policy = SitePolicy(
+        name="site-x",
+        budget=SiteBudget(epsilon, 1e-5, max_epsilon),
+        unit=unit,
+        max_grad_norm=1.0,
+        accountant="rdp",
+    )
+    return Site(policy=policy, data=make_data(), state_dir=tmp_path / "site")
+
+
+def generator_state(config: Config = CONFIG):
+    generator, _ = build_models(2, 28, 8, 8, 8)
+    return generator.state_dict()
+
+
+def request(round_number, steps=5, planned=10):
+    return RoundRequest(round_number, steps, planned, share_discriminator=True)
+
+
+def run(site, round_number, steps=5, planned=10):
+    return site.run_round(
+        CONFIG, request(round_number, steps, planned), generator_state(), None, torch.device("cpu")
+    )
+
+
+def test_reported_epsilon_is_the_accountants_over_steps_taken(tmp_path):
+    site = make_site(tmp_path)
+
+    first = run(site, 1)
+    second = run(make_site(tmp_path), 2)  # a restarted site reads its ledger back
+
+    sigma, rate = first.metrics["noise_multiplier"], first.metrics["sample_rate"]
+    assert second.metrics["steps"] == 10
+    assert second.metrics["epsilon"] == pytest.approx(
+        epsilon_spent([(sigma, rate, 10)], 1e-5, "rdp")
+    )
+    assert first.metrics["epsilon"] < second.metrics["epsilon"] <= 4.0
+    assert rate == pytest.approx(8 / 40)
+    assert second.metrics["budget_exhausted"] == 1.0
+
+
+def test_round_over_budget_is_refused_whatever_the_server_asks(tmp_path):
+    site = make_site(tmp_path)
+    run(site, 1, steps=10, planned=10)
+
+    with pytest.raises(RoundRefused, match="site-x refuses round 2"):
+        run(site, 2, steps=1, planned=1_000_000)
+
+    ledger = site.open_ledger(CONFIG, planned_steps=1)
+    assert ledger.steps == 10
+    assert ledger.epsilon() <= 4.0
+
+
+def test_a_server_asking_for_too_few_planned_steps_cannot_exceed_the_maximum(tmp_path):
+    site = make_site(tmp_path, epsilon=2.0)
+
+    run(site, 1, steps=5, planned=5)
+    with pytest.raises(RoundRefused):
+        run(site, 2, steps=5, planned=5)
+
+
+def test_patient_unit_samples_patients(tmp_path):
+    site = make_site(tmp_path, unit="patient")
+
+    result = run(site, 1)
+
+    assert result.metrics["sample_rate"] == pytest.approx(8 / 10)
+
+
+def test_only_dp_outputs_leave_the_site(tmp_path):
+    result = run(make_site(tmp_path), 1)
+
+    assert set(result.metrics) >= {"epsilon", "delta", "num_examples", "g_loss", "d_loss_fake"}
+    assert not any("real" in key for key in result.metrics)
+    assert result.discriminator is not None
+
+
+def test_deployed_site_without_patient_ids_rejects_patient_unit(tmp_path):
+    path = tmp_path / "site.npz"
+    np.savez(path, train_images=np.zeros((6, 28, 28), np.uint8), train_labels=np.zeros((6, 1)))
+    config = config_from_dict(
+        {
+            "data": {
+                "source": "medmnist",
+                "resolution": 28,
+                "holdout_fraction": 0.0,
+                "medmnist": {"path": "elsewhere.npz", "class_names": ["a", "b"]},
+            }
+        }
+    )
+
+    with pytest.raises(UserError, match="patient"):
+        deployed_site(config, {"data-path": str(path), "privacy-unit": "patient"}, node_id=1)
+
+
+def test_deployed_site_names_a_missing_data_path(tmp_path):
+    with pytest.raises(UserError, match="does-not-exist"):
+        deployed_site(CONFIG, {"data-path": str(tmp_path / "does-not-exist")}, node_id=1)
+
+
+def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
+    path = tmp_path / "site.npz"
+    np.savez(
+        path,
+        train_images=np.zeros((6, 28, 28), np.uint8),
+        train_labels=np.array([[0], [1], [0], [1], [0], [1]]),
+    )
+    config = config_from_dict(
+        {
+            "data": {
+                "source": "medmnist",
+                "resolution": 28,
+                "holdout_fraction": 0.0,
+                "medmnist": {"path": "elsewhere.npz", "class_names": ["a", "b"]},
+            }
+        }
+    )
+
+    site = deployed_site(
+        config,
+        {"data-path": str(path), "target-epsilon": 2.5, "state-dir": str(tmp_path / "s")},
+        node_id=7,
+    )
+
+    assert len(site.data) == 6
+    assert site.policy.budget.target_epsilon == 2.5
+    assert site.state_dir == tmp_path / "s"

@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+
+from client.training import DPGANTrainer, DPSettings, sample_conditions
+from common.config import ModelConfig, TrainingConfig
+from common.data import ImageSet
+
+MODEL = ModelConfig(latent_dim=8, generator_width=8, discriminator_width=8)
+
+
+def make_data(n=40, resolution=28, multi_label=False):
+    rng = np.random.default_rng(0)
+    labels = np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)]
+    return ImageSet(
+        images=rng.integers(0, 256, (n, resolution, resolution), dtype=np.uint8),
+        labels=labels,
+        class_names=("a", "b"),
+        multi_label=multi_label,
+        patient_ids=np.array([f"p{i // 2}" for i in range(n)]),
+    )
+
+
+def make_trainer(data, noise=1.0, clip=1.0, rate=0.25, batch=8):
+    return DPGANTrainer(
+        data,
+        np.arange(len(data)).astype(str),
+        MODEL,
+        TrainingConfig(batch_size=batch),
+        DPSettings(noise, clip, rate),
+        torch.device("cpu"),
+    )
+
+
+def flat_grad(module):
+    return torch.cat([p.grad.flatten() for p in module.parameters()])
+
+
+def test_private_and_non_private_training_take_steps():
+    data = make_data()
+    for noise in (1.0, 0.0):
+        trainer = make_trainer(data, noise=noise)
+        before = [p.clone() for p in trainer.discriminator.parameters()]
+
+        losses = trainer.train(4)
+
+        assert np.isfinite(losses["d_loss_fake"]) and np.isfinite(losses["g_loss"])
+        assert trainer.step_count == 4
+        assert any(
+            not torch.equal(a, b) for a, b in zip(before, trainer.discriminator.parameters())
+        )
+
+
+def test_one_record_moves_the_private_gradient_by_at_most_clip_over_batch():
+    # DP-SGD's sensitivity: adding one (arbitrarily extreme) record changes the noise-free
+    # gradient by at most C / B.
+    torch.manual_seed(0)
+    data = make_data()
+    clip, batch = 0.05, 8
+    trainer = make_trainer(data, noise=1e-12, clip=clip, batch=batch)
+    real, condition = trainer.images[:6], trainer.labels[:6]
+    fake, fake_condition = torch.randn(8, 1, 28, 28), trainer.labels[:8]
+    outlier = torch.full((1, 1, 28, 28), 50.0)
+
+    trainer.discriminator_gradients(real, condition, fake, fake_condition)
+    without = flat_grad(trainer.discriminator).clone()
+    trainer.discriminator_gradients(
+        torch.cat([real, outlier]), torch.cat([condition, condition[:1]]), fake, fake_condition
+    )
+    with_outlier = flat_grad(trainer.discriminator)
+
+    assert (with_outlier - without).norm() <= clip / batch + 1e-6
+
+
+def test_noise_is_added_to_the_private_gradient():
+    data = make_data()
+    trainer = make_trainer(data, noise=1.0)
+    real, condition = trainer.images[:4], trainer.labels[:4]
+    fake, fake_condition = torch.randn(4, 1, 28, 28), trainer.labels[:4]
+
+    trainer.discriminator_gradients(real, condition, fake, fake_condition)
+    first = flat_grad(trainer.discriminator).clone()
+    trainer.discriminator_gradients(real, condition, fake, fake_condition)
+
+    assert not torch.allclose(first, flat_grad(trainer.discriminator))
+
+
+def test_empty_poisson_batch_still_takes_a_noisy_step():
+    data = make_data()
+    trainer = make_trainer(data, rate=1e-9)
+    before = [p.clone() for p in trainer.discriminator.parameters()]
+
+    trainer.train(1)
+
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.discriminator.parameters()))
+
+
+def test_optimizer_state_round_trips():
+    data = make_data()
+    trainer = make_trainer(data)
+    trainer.train(2)
+    other = make_trainer(data)
+
+    other.load(optimizers=trainer.optimizer_state())
+
+    assert other.step_count == 2
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_generated_conditions_come_from_a_public_prior(multi_label):
+    conditions = sample_conditions(1000, 4, multi_label, 0.25, torch.Generator().manual_seed(0))
+
+    if multi_label:
+        assert 0.2 < conditions.mean() < 0.3
+    else:
+        assert torch.all(conditions.sum(1) == 1)
+        assert conditions.mean(0).min() > 0.2

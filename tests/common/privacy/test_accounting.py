@@ -1,0 +1,37 @@
+import math
+
+import pytest
+
+from common.privacy.accounting import calibrate_noise_multiplier, epsilon_spent
+
+
+def test_rdp_epsilon_is_pinned_for_fixed_sigma_rate_and_steps():
+    epsilon = epsilon_spent([(1.0, 0.01, 1000)], delta=1e-5, accountant="rdp")
+
+    assert epsilon == pytest.approx(2.1013652716, abs=1e-6)
+
+
+def test_prv_epsilon_is_pinned_and_tighter_than_rdp():
+    epsilon = epsilon_spent([(1.0, 0.01, 1000)], delta=1e-5, accountant="prv")
+
+    assert epsilon == pytest.approx(1.8384, abs=1e-3)
+
+
+def test_composition_over_rounds_equals_one_long_run():
+    split = epsilon_spent([(1.0, 0.01, 500), (1.0, 0.01, 500)], 1e-5, "rdp")
+
+    assert split == pytest.approx(epsilon_spent([(1.0, 0.01, 1000)], 1e-5, "rdp"))
+
+
+def test_calibrated_noise_meets_the_target_from_below():
+    sigma = calibrate_noise_multiplier(10.0, 1e-5, 0.0376, 1800, "rdp")
+
+    epsilon = epsilon_spent([(sigma, 0.0376, 1800)], 1e-5, "rdp")
+    assert sigma == pytest.approx(1.0992, abs=1e-3)
+    assert 9.9 < epsilon <= 10.0
+
+
+def test_no_steps_spend_nothing_and_no_noise_spends_everything():
+    assert epsilon_spent([], 1e-5, "rdp") == 0.0
+    assert math.isinf(epsilon_spent([(0.0, 0.1, 10)], 1e-5, "rdp"))
+    assert calibrate_noise_multiplier(math.inf, 1e-5, 0.1, 10, "rdp") == 0.0

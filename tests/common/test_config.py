@@ -1,0 +1,107 @@
+import math
+
+import pytest
+
+from common.config import (
+    Config,
+    config_from_dict,
+    config_to_dict,
+    config_to_yaml,
+    load_config,
+    resolve_config_path,
+)
+from common.errors import UserError
+
+
+@pytest.mark.parametrize("preset", ["quickstart", "pneumoniamnist", "chestxray14", "brain-ct"])
+def test_every_preset_parses_and_round_trips(preset):
+    config = load_config(preset)
+
+    again = config_from_dict(config_to_dict(config))
+
+    assert again == config
+
+
+def test_defaults_are_the_embedded_phantom_demo():
+    config = Config()
+
+    assert config.data.source == "phantom"
+    assert config.federation.num_sites == 3
+    assert config.data.options.num_patients >= 1
+
+
+def test_override_sets_nested_key_with_yaml_typing():
+    config = config_from_dict({}, ["privacy.target_epsilon=3", "federation.rounds=7"])
+
+    assert config.privacy.target_epsilon == 3.0
+    assert config.federation.rounds == 7
+
+
+def test_infinite_epsilon_means_non_private():
+    config = config_from_dict({}, ["privacy.target_epsilon=inf"])
+
+    assert math.isinf(config.privacy.target_epsilon)
+    assert not config.private
+
+
+@pytest.mark.parametrize(
+    "raw, overrides, fragments",
+    [
+        ({"privacy": {"epsilon": 3}}, [], ["privacy.epsilon", "target_epsilon"]),
+        ({"trainig": {}}, [], ["trainig", "training"]),
+        ({}, ["federation.rounds=many"], ["federation.rounds", "int"]),
+        ({}, ["privacy.target_epsilon=0"], ["privacy.target_epsilon", "> 0"]),
+        ({}, ["privacy.target_epsilon=-1"], ["privacy.target_epsilon"]),
+        ({}, ["privacy.delta=1"], ["privacy.delta", "(0, 1)"]),
+        ({}, ["privacy.unit=hospital"], ["privacy.unit", "image", "patient"]),
+        ({}, ["data.source=imagenet"], ["data.source", "phantom", "medmnist", "csv", "folder"]),
+        ({}, ["data.resolution=48"], ["data.resolution", "28", "128"]),
+        ({}, ["federation.partition=random"], ["federation.partition", "by-patient"]),
+        ({}, ["data.phantom.num_patients=0"], ["data.phantom.num_patients"]),
+        ({"data": {"source": "phantom", "medmnist": {"path": "x"}}}, [], ["data.medmnist"]),
+        ({"data": {"source": "medmnist"}}, [], ["data.medmnist.path"]),
+        ({}, ["privacy.sites=[{target_epsilon: 1}]"], ["privacy.sites", "num_sites"]),
+        ({}, ["federation.min_sites=5"], ["federation.min_sites"]),
+    ],
+)
+def test_bad_config_names_the_key(raw, overrides, fragments):
+    with pytest.raises(UserError) as error:
+        config_from_dict(raw, overrides)
+
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_patient_unit_on_source_without_patient_ids_is_an_error():
+    raw = {"data": {"source": "medmnist", "medmnist": {"path": "x.npz"}}}
+
+    with pytest.raises(UserError, match="patient IDs"):
+        config_from_dict(raw, ["privacy.unit=patient"])
+
+
+def test_per_site_budgets():
+    config = config_from_dict(
+        {}, ["privacy.sites=[{target_epsilon: 1}, {target_epsilon: 3}, {target_epsilon: 10}]"]
+    )
+
+    assert [config.site_budget(i).target_epsilon for i in range(3)] == [1.0, 3.0, 10.0]
+
+
+def test_unknown_preset_lists_presets():
+    with pytest.raises(UserError, match="quickstart"):
+        resolve_config_path("no-such-preset")
+
+
+def test_resolved_yaml_reloads(tmp_path):
+    path = tmp_path / "resolved.yaml"
+    path.write_text(config_to_yaml(config_from_dict({}, ["federation.rounds=4"])))
+
+    assert load_config(str(path)).federation.rounds == 4
+
+
+def test_invalid_yaml_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("data: [unclosed")
+
+    with pytest.raises(UserError, match="broken.yaml"):
+        load_config(str(path))

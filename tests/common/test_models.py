@@ -1,0 +1,63 @@
+import pytest
+import torch
+from opacus.validators import ModuleValidator
+
+from common.models import Discriminator, Generator, build_models
+
+
+@pytest.mark.parametrize("resolution", [28, 32, 64, 128])
+def test_shapes_at_every_resolution(resolution):
+    generator, discriminator = build_models(3, resolution, 16, 16, 8)
+    z, condition = torch.randn(5, 16), torch.eye(3)[[0, 1, 2, 0, 1]]
+
+    images = generator(z, condition)
+    logits = discriminator(images, condition)
+
+    assert images.shape == (5, 1, resolution, resolution)
+    assert images.abs().max() <= 1
+    assert logits.shape == (5,)
+
+
+def test_discriminator_passes_opacus_validation():
+    discriminator = Discriminator(num_classes=4, width=16, resolution=32)
+
+    assert ModuleValidator.validate(discriminator, strict=False) == []
+
+
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_one_samples_output_ignores_the_rest_of_its_batch(train_mode):
+    torch.manual_seed(0)
+    discriminator = Discriminator(num_classes=4, width=16, resolution=32).train(train_mode)
+    images, condition = torch.randn(8, 1, 32, 32), torch.eye(4)[torch.randint(0, 4, (8,))]
+    other_images = images.clone()
+    other_images[1:] = torch.randn(7, 1, 32, 32) * 5
+    other_condition = condition.clone()
+    other_condition[1:] = 1.0
+
+    first = discriminator(images, condition)[0]
+    again = discriminator(other_images, other_condition)[0]
+    alone = discriminator(images[:1], condition[:1])[0]
+
+    assert torch.allclose(first, again, atol=1e-6)
+    assert torch.allclose(first, alone, atol=1e-6)
+
+
+def test_a_batchnorm_discriminator_would_fail_the_same_check():
+    torch.manual_seed(0)
+    mixing = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4)).train()
+    images = torch.randn(8, 1, 8, 8)
+    other = images.clone()
+    other[1:] *= 5
+
+    assert not torch.allclose(mixing(images)[0], mixing(other)[0], atol=1e-6)
+    assert ModuleValidator.validate(mixing, strict=False) != []
+
+
+def test_generator_is_conditional():
+    torch.manual_seed(0)
+    generator = Generator(num_classes=2, latent_dim=8, width=8, resolution=28)
+    z = torch.randn(1, 8)
+
+    assert not torch.allclose(
+        generator(z, torch.tensor([[1.0, 0]])), generator(z, torch.tensor([[0, 1.0]]))
+    )

@@ -1,0 +1,132 @@
+"""The server loop with real sites (real DP training), exchanged in-process instead of by Flower."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from client.site import RoundRefused
+from client.site_config import simulated_site
+from common.config import config_from_dict
+from common.protocol import SiteReply
+from server.federation import FederationServer, SiteFailure, run_federation, weighted_average
+
+TINY = [
+    "data.resolution=28",
+    "data.phantom.num_patients=30",
+    "data.phantom.images_per_patient=2",
+    "model.latent_dim=8",
+    "model.generator_width=8",
+    "model.discriminator_width=8",
+    "training.batch_size=8",
+    "federation.num_sites=2",
+    "federation.rounds=3",
+    "federation.local_steps=2",
+    "output.samples_per_class=3",
+    "output.grid_columns=3",
+]
+
+
+def make_config(*extra):
+    return config_from_dict({}, TINY + list(extra))
+
+
+def in_process_exchange(config, run_dir, calls=None):
+    def exchange(request):
+        replies, failures = [], []
+        for site_id in range(config.federation.num_sites):
+            site = simulated_site(config, site_id, run_dir)
+            try:
+                result = site.run_round(
+                    config,
+                    request.round_request,
+                    request.generator,
+                    request.discriminator,
+                    torch.device("cpu"),
+                )
+                replies.append(SiteReply(site.policy.name, site_id, result))
+            except RoundRefused as refusal:
+                failures.append(SiteFailure(site_id, str(refusal), refused=True))
+        if calls is not None:
+            calls.append(request)
+        return replies, failures
+
+    return exchange
+
+
+def test_weighted_average_weights_by_examples():
+    a = {"w": torch.tensor([0.0, 0.0])}
+    b = {"w": torch.tensor([4.0, 8.0])}
+
+    assert torch.equal(weighted_average([a, b], [3, 1])["w"], torch.tensor([1.0, 2.0]))
+
+
+def test_a_run_writes_every_output(tmp_path):
+    config = make_config()
+
+    summary = run_federation(config, tmp_path, False, in_process_exchange(config, tmp_path))
+
+    assert summary["rounds"] == 3
+    assert summary["stop_reason"] == "completed 3 rounds"
+    assert set(summary["epsilon_per_site"]) == {"site-0", "site-1"}
+    assert all(0 < eps <= 10 for eps in summary["epsilon_per_site"].values())
+    stats = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert [row["round"] for row in stats] == [1, 2, 3]
+    grid = Image.open(tmp_path / "samples.png")
+    assert grid.size[0] > 100
+    npz = np.load(tmp_path / "synthetic.npz")
+    rows = 1 + len(config.data.options.findings)  # "no finding" + one row per finding
+    assert npz["train_images"].shape == (rows * 3, 28, 28)
+    assert npz["train_labels"].shape == (rows * 3, 4)
+    assert len((tmp_path / "synthetic" / "labels.csv").read_text().splitlines()) == rows * 3 + 1
+    for name in ("config.yaml", "generator.pt", "training.png", "summary.json", "checkpoint.pt"):
+        assert (tmp_path / name).exists()
+
+
+def test_resume_continues_from_the_last_completed_round(tmp_path):
+    config = make_config()
+    exchange = in_process_exchange(config, tmp_path)
+
+    class Killed(Exception):
+        pass
+
+    calls = []
+
+    def dies_in_round_three(request):
+        if request.round_request.round == 3:
+            raise Killed
+        calls.append(request.round_request.round)
+        return exchange(request)
+
+    with pytest.raises(Killed):
+        FederationServer(config, tmp_path).run(dies_in_round_three)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+
+    resumed = FederationServer(config, tmp_path, resume=True)
+    first_request = resumed.next_request()
+    state = resumed.run(exchange)
+
+    assert calls == [1, 2]
+    assert first_request.round_request.round == 3
+    assert all(
+        torch.equal(first_request.generator[k], saved["generator"][k]) for k in saved["generator"]
+    )
+    assert state.round == 3
+    assert len((tmp_path / "stats.jsonl").read_text().splitlines()) == 3
+    ledger = json.loads((tmp_path / "sites" / "site-0" / "ledger.json").read_text())
+    assert sum(entry["steps"] for entry in ledger["entries"]) == 6
+
+
+def test_the_run_stops_when_every_site_refuses(tmp_path):
+    # Sites calibrated for 2 rounds of 2 steps; the server then asks for more rounds.
+    config = make_config("federation.rounds=2")
+    run_federation(config, tmp_path / "a", False, in_process_exchange(config, tmp_path / "a"))
+    longer = make_config("federation.rounds=5")
+    server = FederationServer(longer, tmp_path / "a", resume=True)
+
+    state = server.run(in_process_exchange(longer, tmp_path / "a"))
+
+    assert state.round == 3
+    assert "every site refused" in state.stop_reason
