@@ -383,11 +383,11 @@ def _render(p: dict[str, np.ndarray], noise: np.ndarray, resolution: int) -> np.
         # Effusion: fluid below a level that rises laterally (meniscus), fading in at the top.
         on_side = (p["ef_side"] >= 0.5) if side > 0 else (p["ef_side"] < 0.5)
         level = base - p["ef_fill"] * (base - top)
-        level = level - p["ef_meniscus"] * np.clip((l - p["medi"]) / (2 * a), 0, 1) ** 2
+        level = level - p["ef_meniscus"] * np.clip((lateral - p["medi"]) / (2 * a), 0, 1) ** 2
         fluid = lung * _ramp(v - level, 0.05 + edge) * (p["is_effusion"] * on_side)
 
         # Hilum and vessels: bright lines radiating from it, thinning and fading outwards.
-        dl, dv = l - p["medi"] - f32(0.06), v - top - f32(0.42) * (base - top)
+        dl, dv = lateral - p["medi"] - f32(0.06), v - top - f32(0.42) * (base - top)
         r2 = dl * dl + dv * dv
         r = np.sqrt(r2) + f32(1e-3)
         turn = p["vessel_count"] / f32(2 * np.pi)  # vessels per radian
