@@ -195,11 +195,12 @@ class RuntimeConfig:
     """Simulation resources on one machine."""
 
     threads_per_site: int = 1
-    cpus_per_site: float = 1.0
+    # 0 = share the machine's cores among all sites, so every site trains at once.
+    cpus_per_site: float = 0.0
 
     def __post_init__(self) -> None:
         _require(self.threads_per_site >= 1, "threads_per_site", "must be >= 1")
-        _require(self.cpus_per_site > 0, "cpus_per_site", "must be > 0")
+        _require(self.cpus_per_site >= 0, "cpus_per_site", "must be >= 0 (0 = automatic)")
 
 
 @dataclass(frozen=True)

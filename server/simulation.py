@@ -30,6 +30,8 @@ def simulate(config: Config, run_dir: Path, resume: bool = False) -> dict:
         atomic.write_text(run_dir / "split.json", json.dumps(plan_federation(config).to_dict()))
     sites = config.federation.num_sites
     gpus = 1.0 / sites if torch.cuda.is_available() else 0.0
+    cores = max(1, os.cpu_count() or 1)
+    cpus = config.runtime.cpus_per_site or min(1.0, cores / sites)
     # Flower logs a deprecation notice for run_simulation; `flwr run .` is the other way in.
     logging.getLogger("flwr").setLevel(logging.ERROR)
     run_simulation(
@@ -39,9 +41,9 @@ def simulate(config: Config, run_dir: Path, resume: bool = False) -> dict:
         client_app=client_app,
         num_supernodes=sites,
         backend_config={
-            "client_resources": {"num_cpus": config.runtime.cpus_per_site, "num_gpus": gpus},
+            "client_resources": {"num_cpus": cpus, "num_gpus": gpus},
             "init_args": {
-                "num_cpus": max(1, os.cpu_count() or 1),
+                "num_cpus": cores,
                 "include_dashboard": False,
                 "logging_level": "error",
                 "log_to_driver": True,

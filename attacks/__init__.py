@@ -1,0 +1,1 @@
+"""Privacy attacks against released synthetic data (membership, linkage, copies)."""

@@ -1,0 +1,45 @@
+"""User mistakes give one clear message and exit code 2, never a traceback."""
+
+import pytest
+
+from common.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "no-such-preset"], "not found"),
+        (["run", "quickstart", "--set", "privacy.target_epsilon=0"], "privacy.target_epsilon"),
+        (["run", "quickstart", "--set", "privacy.delta=2"], "privacy.delta"),
+        (["run", "quickstart", "--set", "data.source=imagenet"], "valid choices"),
+        (["run", "quickstart", "--set", "federation.num_sites"], "key=value"),
+        (["run", "--resume", "/no/such/run"], "config.yaml"),
+        (
+            ["run", "pneumoniamnist", "--dry-run", "--set", "data.medmnist.path=/no/such.npz"],
+            "/no/such.npz",
+        ),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(argv, fragment, capsys):
+    code = main(argv)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert fragment in err
+    assert "Traceback" not in err
+    assert err.startswith("privsynth: error: ")
+
+
+def test_dry_run_prints_the_calibrated_noise_per_site(capsys):
+    code = main(["run", "quickstart", "--dry-run", "--set", "data.phantom.num_patients=60"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("noise multiplier") == 3
+    assert "target_epsilon: 10.0" in out
+
+
+def test_patient_unit_dry_run_uses_patient_sample_rate(capsys):
+    main(["run", "quickstart", "--dry-run", "--set", "privacy.unit=patient"])
+
+    assert "patients, sample rate" in capsys.readouterr().out
