@@ -6,8 +6,8 @@ clipping and Gaussian noise over a Poisson-sampled batch of private records); ev
 through the discriminator, which is post-processing of a DP output. Several D steps per
 G step is what makes DP-SGD GANs work (Bie et al. 2023, "DP-GAN revisited").
 
-The discriminator's loss on generated images does not touch private data, so its
-gradient is added after clipping and noising: the noise only has to hide the real term.
+The sensitivity of a step to one private record is C / B whatever the generated images
+are: each row's gradient is clipped separately.
 """
 
 import secrets
@@ -163,25 +163,22 @@ class DPGANTrainer:
     ) -> float:
         """Set D's .grad for one step; returns D's loss on the generated images.
 
-        Private: (sum of per-sample clipped real gradients + N(0, (sigma*C)^2)) / B plus the
-        gradient on generated images, which involves no private data.
+        One forward pass over [real; generated] gives one per-sample gradient per row.
+        Private: every row is clipped to C, the sum gets N(0, (sigma*C)^2) noise once and is
+        divided by the expected batch size. Generated rows hold no private data; clipping them
+        too keeps the real and generated terms on the same scale, as in the non-private loss.
         """
-        params = [p for p in self.discriminator.parameters() if p.requires_grad]
+        n = len(real)
+        logits = self.d_module(torch.cat([real, fake]), torch.cat([real_condition, fake_condition]))
+        fake_loss = F.softplus(logits[n:])
+        loss = (F.softplus(-logits[:n]).sum() + fake_loss.sum()) / (
+            1 if self.dp.private else self.training.batch_size
+        )
         self.d_optimizer.zero_grad(set_to_none=True)
-        if not self.dp.private:
-            fake_loss = F.softplus(self.d_module(fake, fake_condition)).mean()
-            real_loss = F.softplus(-self.d_module(real, real_condition)).sum()
-            (fake_loss + real_loss / self.training.batch_size).backward()
-            return float(fake_loss.detach())
-        self.d_module.disable_hooks()
-        fake_loss = F.softplus(self.d_module(fake, fake_condition)).mean()
-        fake_grads = torch.autograd.grad(fake_loss, params)
-        self.d_module.enable_hooks()
-        F.softplus(-self.d_module(real, real_condition)).sum().backward()
-        self.d_optimizer.pre_step()  # clip per sample, sum, add noise, divide by B
-        for p, fake_grad in zip(params, fake_grads):
-            p.grad += fake_grad
-        return float(fake_loss.detach())
+        loss.backward()
+        if self.dp.private:
+            self.d_optimizer.pre_step()
+        return float(fake_loss.detach().mean())
 
     def discriminator_step(self) -> float:
         """One DP-SGD step of D on a Poisson-sampled batch of private records."""
