@@ -67,6 +67,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_plan(config)
         return 0
     run_dir = Path(args.resume) if args.resume else Path(args.run_dir or _default_run_dir(config))
+    if not args.resume and (run_dir / "config.yaml").exists():
+        raise UserError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or choose another --run-dir"
+        )
     started = time.perf_counter()
     summary = simulate(config, run_dir, resume=bool(args.resume))
     wall = time.perf_counter() - started

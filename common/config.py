@@ -72,7 +72,7 @@ class ModelConfig:
 
     latent_dim: int = 64
     generator_width: int = 32
-    discriminator_width: int = 32
+    discriminator_width: int = 16
     # Fake conditions may not depend on private labels: multi-label conditions are drawn
     # with each finding present independently at this public rate.
     multilabel_prior: float = 0.3

@@ -43,3 +43,12 @@ def test_patient_unit_dry_run_uses_patient_sample_rate(capsys):
     main(["run", "quickstart", "--dry-run", "--set", "privacy.unit=patient"])
 
     assert "patients, sample rate" in capsys.readouterr().out
+
+
+def test_a_new_run_never_reuses_an_existing_run_folder(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text("name: earlier\n")
+
+    code = main(["run", "quickstart", "--run-dir", str(tmp_path)])
+
+    assert code == 2
+    assert "--resume" in capsys.readouterr().err
