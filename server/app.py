@@ -62,18 +62,17 @@ def build_server_app(settings: dict | None = None) -> ServerApp:
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
         run_config = {**context.run_config, **(settings or {})}
-        run_dir = Path(str(run_config.get("run-dir", "")))
+        run_dir_text = str(run_config.get("run-dir", ""))
         resume = bool(run_config.get("resume", False))
         try:
-            if resume and not str(run_dir):
+            if resume and not run_dir_text:
                 raise UserError("resume=true needs run-dir, the folder of the run to continue")
             config = load_config(
-                str(run_dir / "config.yaml") if resume else str(run_config["config"]),
+                f"{run_dir_text}/config.yaml" if resume else str(run_config["config"]),
                 [o for o in str(run_config.get("overrides", "")).split(";") if o.strip()],
             )
-            if not str(run_config.get("run-dir", "")):
-                stamp = time.strftime("%Y%m%d-%H%M%S")
-                run_dir = Path(config.output.dir) / f"{config.name}-{stamp}"
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            run_dir = Path(run_dir_text or Path(config.output.dir) / f"{config.name}-{stamp}")
             run_federation(
                 config, run_dir, resume, lambda request: exchange(grid, config.federation, request)
             )
