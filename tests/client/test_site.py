@@ -20,6 +20,24 @@ CONFIG = config_from_dict(
 )
 
 
+SERVER_CONFIG = config_from_dict(
+    {
+        "data": {
+            "source": "medmnist",
+            "resolution": 28,
+            "holdout_fraction": 0.0,
+            "medmnist": {"path": "only-the-site-has-it.npz", "class_names": ["a", "b"]},
+        }
+    }
+)
+
+
+def write_site_npz(path):
+    labels = np.array([[0], [1], [0], [1], [0], [1]])
+    np.savez(path, train_images=np.zeros((6, 28, 28), np.uint8), train_labels=labels)
+    return path
+
+
 def make_data(n=40, patients=10):
     rng = np.random.default_rng(0)
     return ImageSet(
@@ -110,21 +128,10 @@ def test_only_dp_outputs_leave_the_site(tmp_path):
 
 
 def test_deployed_site_without_patient_ids_rejects_patient_unit(tmp_path):
-    path = tmp_path / "site.npz"
-    np.savez(path, train_images=np.zeros((6, 28, 28), np.uint8), train_labels=np.zeros((6, 1)))
-    config = config_from_dict(
-        {
-            "data": {
-                "source": "medmnist",
-                "resolution": 28,
-                "holdout_fraction": 0.0,
-                "medmnist": {"path": "elsewhere.npz", "class_names": ["a", "b"]},
-            }
-        }
-    )
+    path = write_site_npz(tmp_path / "site.npz")
 
     with pytest.raises(UserError, match="patient"):
-        deployed_site(config, {"data-path": str(path), "privacy-unit": "patient"}, node_id=1)
+        deployed_site(SERVER_CONFIG, {"data-path": str(path), "privacy-unit": "patient"}, node_id=1)
 
 
 def test_deployed_site_names_a_missing_data_path(tmp_path):
@@ -133,25 +140,10 @@ def test_deployed_site_names_a_missing_data_path(tmp_path):
 
 
 def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
-    path = tmp_path / "site.npz"
-    np.savez(
-        path,
-        train_images=np.zeros((6, 28, 28), np.uint8),
-        train_labels=np.array([[0], [1], [0], [1], [0], [1]]),
-    )
-    config = config_from_dict(
-        {
-            "data": {
-                "source": "medmnist",
-                "resolution": 28,
-                "holdout_fraction": 0.0,
-                "medmnist": {"path": "elsewhere.npz", "class_names": ["a", "b"]},
-            }
-        }
-    )
+    path = write_site_npz(tmp_path / "site.npz")
 
     site = deployed_site(
-        config,
+        SERVER_CONFIG,
         {"data-path": str(path), "target-epsilon": 2.5, "state-dir": str(tmp_path / "s")},
         node_id=7,
     )
