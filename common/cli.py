@@ -72,8 +72,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{run_dir} already holds a run; continue it with --resume {run_dir} "
             "or choose another --run-dir"
         )
+    print(f"run folder: {run_dir}", flush=True)
     started = time.perf_counter()
-    summary = simulate(config, run_dir, resume=bool(args.resume))
+    try:
+        summary = simulate(config, run_dir, resume=bool(args.resume))
+    except KeyboardInterrupt:
+        print(f"privsynth: interrupted; continue with: privsynth run --resume {run_dir}")
+        return 130
     wall = time.perf_counter() - started
     print(f"\nrun folder: {run_dir}")
     print(f"stopped: {summary['stop_reason']} after {summary['rounds']} rounds, {wall:.0f}s")
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"privsynth: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("privsynth: interrupted; continue with --resume RUN_DIR", file=sys.stderr)
+        print("privsynth: interrupted", file=sys.stderr)
         return 130
 
 

@@ -5,7 +5,6 @@ sample rate at calibration so later rounds cannot be talked into less noise.
 """
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -97,6 +96,4 @@ class PrivacyLedger:
     def save(self) -> None:
         raw = asdict(self)
         raw.pop("path")
-        if self.noise_multiplier is not None and math.isinf(self.noise_multiplier):
-            raise ValueError("infinite noise multiplier")
         atomic.write_text(self.path, json.dumps(raw, indent=1))
