@@ -193,10 +193,25 @@ class DPGANTrainer:
         return loss
 
     def generator_step(self) -> float:
-        z, condition = self._fake_batch(self.training.batch_size)
+        """One generator step through D (post-processing of D, no private data).
+
+        With `mode_seeking_weight` > 0, pairs of latents share a condition and the generator
+        is rewarded for mapping different latents to different images (Mao et al. 2019),
+        against the mode collapse a noisy DP discriminator invites.
+        """
+        half = max(1, self.training.batch_size // 2)
+        z, condition = self._fake_batch(half)
+        z = torch.cat([z, torch.randn(z.shape, generator=self.torch_rng).to(self.device)])
+        condition = torch.cat([condition, condition])
         if self.dp.private:
             self.d_module.disable_hooks()
-        loss = F.softplus(-self.d_module(self.generator(z, condition), condition)).mean()
+        images = self.generator(z, condition)
+        loss = F.softplus(-self.d_module(images, condition)).mean()
+        if self.training.mode_seeking_weight > 0:
+            image_distance = (images[:half] - images[half:]).abs().mean(dim=(1, 2, 3))
+            latent_distance = (z[:half] - z[half:]).abs().mean(dim=1)
+            ratio = (image_distance / latent_distance).mean()
+            loss = loss + self.training.mode_seeking_weight / (ratio + 1e-5)
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.generator.parameters()))
         self.g_optimizer.step()

@@ -93,6 +93,7 @@ class TrainingConfig:
     generator_lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    mode_seeking_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "batch_size", "must be >= 1")
@@ -105,6 +106,7 @@ class TrainingConfig:
             _require(getattr(self, key) > 0, key, "must be > 0")
         for key in ("beta1", "beta2"):
             _require(0 <= getattr(self, key) < 1, key, "must be in [0, 1)")
+        _require(self.mode_seeking_weight >= 0, "mode_seeking_weight", "must be >= 0")
 
 
 def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:

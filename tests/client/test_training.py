@@ -115,3 +115,15 @@ def test_generated_conditions_come_from_a_public_prior(multi_label):
     else:
         assert torch.all(conditions.sum(1) == 1)
         assert conditions.mean(0).min() > 0.2
+
+
+def test_mode_seeking_term_raises_the_generator_loss_of_a_collapsed_generator():
+    data = make_data()
+    plain, seeking = make_trainer(data), make_trainer(data)
+    seeking.training = TrainingConfig(batch_size=8, mode_seeking_weight=1.0)
+    for trainer in (plain, seeking):
+        trainer.load(generator=plain.generator.state_dict())
+        torch.nn.init.zeros_(trainer.generator.project.weight)  # ignores z: fully collapsed
+        trainer.generator.embed.weight.data.zero_()
+
+    assert seeking.generator_step() > plain.generator_step() + 100
