@@ -46,6 +46,14 @@ def sample_conditions(
     return F.one_hot(classes, num_classes).float()
 
 
+def mode_seeking_penalty(images: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """1 / (image distance / latent distance) over paired halves of a batch (MSGAN)."""
+    half = len(images) // 2
+    image_distance = (images[:half] - images[half : 2 * half]).abs().mean(dim=(1, 2, 3))
+    latent_distance = (z[:half] - z[half : 2 * half]).abs().mean(dim=1)
+    return 1.0 / ((image_distance / latent_distance).mean() + 1e-5)
+
+
 @dataclass(frozen=True)
 class DPSettings:
     """noise_multiplier 0 means non-private training (no clipping, no noise)."""
@@ -206,18 +214,16 @@ class DPGANTrainer:
         if self.dp.private:
             self.d_module.disable_hooks()
         images = self.generator(z, condition)
-        loss = F.softplus(-self.d_module(images, condition)).mean()
+        adversarial = F.softplus(-self.d_module(images, condition)).mean()
+        loss = adversarial
         if self.training.mode_seeking_weight > 0:
-            image_distance = (images[:half] - images[half:]).abs().mean(dim=(1, 2, 3))
-            latent_distance = (z[:half] - z[half:]).abs().mean(dim=1)
-            ratio = (image_distance / latent_distance).mean()
-            loss = loss + self.training.mode_seeking_weight / (ratio + 1e-5)
+            loss = loss + self.training.mode_seeking_weight * mode_seeking_penalty(images, z)
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.generator.parameters()))
         self.g_optimizer.step()
         if self.dp.private:
             self.d_module.enable_hooks()
-        return float(loss.detach())
+        return float(adversarial.detach())
 
     def train(self, steps: int, on_step: Callable[[], None] | None = None) -> dict[str, float]:
         """`steps` discriminator steps with generator steps interleaved; mean losses."""
