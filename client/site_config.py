@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from client.site import Site, SitePolicy
-from common.config import PRIVACY_UNITS, Config, SiteBudget, config_from_dict, config_to_dict
+from common.config import (
+    PRIVACY_UNITS,
+    Config,
+    ConfigValueError,
+    SiteBudget,
+    config_from_dict,
+    config_to_dict,
+)
 from common.data.federation import load_dataset, plan_federation
 from common.data.splits import split_holdout
 from common.errors import UserError
@@ -75,7 +82,10 @@ def deployed_site(config: Config, node_config: dict, node_id: int) -> Site:
         )
     source["path"] = str(data_path)
     site_config = config_from_dict(raw)
-    data = load_dataset(site_config)
+    state_dir = Path(str(node_config.get("state-dir", Path.home() / ".privsynth" / name)))
+    state_dir = state_dir.expanduser()
+    # Each Deployment Engine message runs in a fresh process: decode the images once.
+    data = load_dataset(site_config, cache_dir=state_dir / "cache")
     train, _ = split_holdout(
         data, config.data.holdout_fraction, config.data.holdout_split, config.seed
     )
@@ -94,9 +104,8 @@ def deployed_site(config: Config, node_config: dict, node_id: int) -> Site:
             delta=_number(node_config, "delta", defaults.delta),
             max_epsilon=_number(node_config, "max-epsilon", defaults.max_epsilon),
         )
-    except Exception as error:
-        raise UserError(f"site {name}: invalid budget in node config ({error})") from None
-    state_dir = Path(str(node_config.get("state-dir", Path.home() / ".privsynth" / name)))
+    except ConfigValueError as error:
+        raise UserError(f"site {name}: node config {error.key} {error.message}") from None
     return Site(
         policy=SitePolicy(
             name=name,
@@ -106,7 +115,7 @@ def deployed_site(config: Config, node_config: dict, node_id: int) -> Site:
             accountant=config.privacy.accountant,
         ),
         data=data.subset(np.asarray(train)),
-        state_dir=state_dir.expanduser(),
+        state_dir=state_dir,
     )
 
 

@@ -1,10 +1,14 @@
 """From a config to the images each simulated site trains on, with a holdout set aside first."""
 
+import hashlib
+import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import yaml
 
+from common import atomic
 from common.config import Config, DataConfig, config_to_dict
 from common.data import SOURCES, ImageSet
 from common.data.splits import partition, split_holdout
@@ -17,14 +21,68 @@ def _key(section: dict) -> str:
     return yaml.safe_dump(section, sort_keys=True)
 
 
-def load_dataset(config: Config) -> ImageSet:
-    """The configured source's images at the configured resolution (cached per process)."""
+def _source_stamp(data: DataConfig) -> str:
+    """Size and modification time of the source's file or folder, so edits invalidate caches."""
+    path = getattr(data.options, "path", "")
+    if not path or not Path(path).exists():
+        return ""
+    stat = Path(path).stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def load_dataset(config: Config, cache_dir: Path | None = None) -> ImageSet:
+    """The configured source's images at the configured resolution.
+
+    Cached per process, and in `cache_dir` (as .npz) when given, keyed by the data config and
+    the source's size and modification time.
+    """
     data: DataConfig = config.data
-    key = _key(config_to_dict(config)["data"])
-    if key not in _datasets:
-        spec = SOURCES.get(data.source)
-        _datasets[key] = spec.load(data.options, data.resolution, data.dicom)
+    key = _key(config_to_dict(config)["data"]) + _source_stamp(data)
+    if key in _datasets:
+        return _datasets[key]
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+        if cache_file.exists():
+            _datasets[key] = _read_cache(cache_file)
+            return _datasets[key]
+    spec = SOURCES.get(data.source)
+    _datasets[key] = spec.load(data.options, data.resolution, data.dicom)
+    if cache_file is not None:
+        _write_cache(_datasets[key], cache_file)
     return _datasets[key]
+
+
+def clear_memory_cache() -> None:
+    """Forget the datasets loaded in this process (the disk cache stays)."""
+    _datasets.clear()
+
+
+def _write_cache(data: ImageSet, path: Path) -> None:
+    arrays = {
+        "images": data.images,
+        "labels": data.labels,
+        "class_names": np.array(data.class_names),
+        "multi_label": np.array(data.multi_label),
+    }
+    for name in ("patient_ids", "splits"):
+        if getattr(data, name) is not None:
+            arrays[name] = getattr(data, name)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic.write_bytes(path, buffer.getvalue())
+
+
+def _read_cache(path: Path) -> ImageSet:
+    with np.load(path, allow_pickle=False) as arrays:
+        return ImageSet(
+            images=arrays["images"],
+            labels=arrays["labels"],
+            class_names=tuple(arrays["class_names"].tolist()),
+            multi_label=bool(arrays["multi_label"]),
+            patient_ids=arrays["patient_ids"] if "patient_ids" in arrays else None,
+            splits=arrays["splits"] if "splits" in arrays else None,
+        )
 
 
 @dataclass(frozen=True)

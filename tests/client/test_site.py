@@ -6,6 +6,7 @@ from client.site import RoundRefused, Site, SitePolicy
 from client.site_config import deployed_site
 from common.config import Config, SiteBudget, config_from_dict
 from common.data import ImageSet
+from common.data.federation import clear_memory_cache
 from common.errors import UserError
 from common.models import build_models
 from common.privacy.accounting import epsilon_spent
@@ -151,3 +152,17 @@ def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
     assert len(site.data) == 6
     assert site.policy.budget.target_epsilon == 2.5
     assert site.state_dir == tmp_path / "s"
+
+
+def test_deployed_site_decodes_its_data_once_into_its_state_dir(tmp_path):
+    path = write_site_npz(tmp_path / "site.npz")
+    node_config = {"data-path": str(path), "state-dir": str(tmp_path / "s")}
+
+    first = deployed_site(SERVER_CONFIG, node_config, node_id=1)
+    cached = list((tmp_path / "s" / "cache").glob("*.npz"))
+    clear_memory_cache()  # as in a fresh ClientApp process
+    second = deployed_site(SERVER_CONFIG, node_config, node_id=1)
+
+    assert len(cached) == 1
+    assert np.array_equal(first.data.images, second.data.images)
+    assert second.data.class_names == ("a", "b")
