@@ -5,6 +5,7 @@ is post-processing of DP outputs.
 """
 
 import csv
+import io
 import json
 import math
 from dataclasses import asdict
@@ -108,14 +109,14 @@ def export_synthetic(
             writer.writerow([file, name, *label.astype(int).tolist()])
     stacked = np.stack(labels).astype(np.uint8)
     train_labels = stacked if multi_label else stacked.argmax(axis=1)[:, None]
-    with open(run_dir / "synthetic.npz.tmp", "wb") as handle:
-        np.savez_compressed(
-            handle,
-            train_images=np.stack(images),
-            train_labels=train_labels,
-            class_names=np.array(class_names),
-        )
-    (run_dir / "synthetic.npz.tmp").replace(run_dir / "synthetic.npz")
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        train_images=np.stack(images),
+        train_labels=train_labels,
+        class_names=np.array(class_names),
+    )
+    atomic.write_bytes(run_dir / "synthetic.npz", buffer.getvalue())
     return len(images)
 
 
