@@ -6,8 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 import common.data.csv_manifest
 import common.data.folder
@@ -17,6 +15,7 @@ from common.data.folder import FolderOptions
 from common.data.medmnist import MedmnistOptions
 from common.data.sources import SOURCES, DicomOptions
 from common.errors import UserError
+from tests.common.data.test_images_dicom import write_dicom
 
 DICOM = DicomOptions()
 
@@ -27,27 +26,10 @@ def write_png(path: Path, value: int, size: int = 40) -> Path:
     return path
 
 
-def write_dicom(path: Path, size: int = 40) -> Path:
-    """A minimal 8-bit grayscale DICOM with a horizontal gradient."""
+def write_gradient_dicom(path: Path, size: int = 40) -> Path:
+    """A grayscale DICOM with a horizontal gradient."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Rows = dataset.Columns = size
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = "MONOCHROME2"
-    dataset.BitsAllocated = dataset.BitsStored = 8
-    dataset.HighBit = 7
-    dataset.PixelRepresentation = 0
-    pixels = np.tile(np.linspace(0, 255, size).astype(np.uint8), (size, 1))
-    dataset.PixelData = pixels.tobytes()
-    dataset.save_as(path, enforce_file_format=True)
-    return path
+    return write_dicom(path, np.tile(np.linspace(0, 4000, size).astype(np.uint16), (size, 1)))
 
 
 # ---- medmnist --------------------------------------------------------------------------
@@ -172,7 +154,7 @@ def test_medmnist_path_must_be_set() -> None:
 def make_class_folders(root: Path) -> Path:
     write_png(root / "normal" / "p01_a.png", 10)
     write_png(root / "normal" / "scan2" / "p02_a.png", 20)  # nested inside the class folder
-    write_dicom(root / "tumour" / "p01_b.dcm")
+    write_gradient_dicom(root / "tumour" / "p01_b.dcm")
     write_png(root / "tumour" / "p03_a.jpg", 200)
     (root / "tumour" / "notes.txt").write_text("not an image")
     return root
