@@ -29,7 +29,14 @@ def train(msg: Message, context: Context) -> Message:
         )
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         result = site.run_round(
-            config, request.round_request, request.generator, request.discriminator, device
+            config,
+            request.round_request,
+            request.generator,
+            request.discriminator,
+            device,
+            # A SuperNode's console is the site operator's; simulated sites share the
+            # terminal with the server's round bar.
+            show_progress="data-path" in context.node_config,
         )
     except RoundRefused as refusal:
         log.warning("%s", refusal)

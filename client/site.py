@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from client.training import DPGANTrainer, DPSettings
 from common import atomic
@@ -82,7 +83,12 @@ class Site:
         generator: dict[str, torch.Tensor],
         discriminator: dict[str, torch.Tensor] | None,
         device: torch.device,
+        show_progress: bool = False,
     ) -> RoundResult:
+        """One round of local DP training; refuses (RoundRefused) if over the site's budget.
+
+        show_progress: a bar over the local steps on the site's console (a SuperNode's log).
+        """
         started = time.perf_counter()
         ledger = self.open_ledger(config, request.planned_steps)
         spent = ledger.epsilon()
@@ -113,7 +119,13 @@ class Site:
             else local.get("discriminator"),
             optimizers=local.get("optimizers"),
         )
-        losses = trainer.train(request.local_steps)
+        with tqdm(
+            total=request.local_steps,
+            desc=f"{self.policy.name} round {request.round}",
+            unit="step",
+            disable=not show_progress,
+        ) as bar:
+            losses = trainer.train(request.local_steps, on_step=lambda: bar.update(1))
         discriminator_state = _cpu(trainer.discriminator.state_dict())
         atomic.torch_save(
             {"discriminator": discriminator_state, "optimizers": trainer.optimizer_state()},
