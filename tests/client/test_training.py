@@ -130,3 +130,16 @@ def test_generator_trains_with_the_mode_seeking_term():
     trainer.training = TrainingConfig(batch_size=8, mode_seeking_weight=1.0)
 
     assert np.isfinite(trainer.generator_step())
+
+
+def test_noise_on_the_gradient_has_the_calibrated_scale():
+    # With no records and no generated rows the gradient is pure DP noise: std sigma*C/B.
+    sigma, clip, batch = 1.3, 0.7, 8
+    trainer = make_trainer(make_data(), noise=sigma, clip=clip, batch=batch)
+    empty_images, empty_labels = trainer.images[:0], trainer.labels[:0]
+
+    trainer.discriminator_gradients(empty_images, empty_labels, empty_images, empty_labels)
+
+    noise = flat_grad(trainer.discriminator)
+    assert noise.std().item() == pytest.approx(sigma * clip / batch, rel=0.05)
+    assert abs(noise.mean().item()) < 0.1 * sigma * clip / batch
