@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -88,6 +89,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ledger(args: argparse.Namespace) -> int:
+    from common.privacy.accounting import epsilon_spent
+    from common.privacy.ledger import PrivacyLedger
+
+    path = Path(args.site_dir) / "ledger.json"
+    if not path.exists():
+        raise UserError(f"no privacy ledger at {path}; give a site's state directory")
+    raw = PrivacyLedger.read_settings(path)
+    ledger = PrivacyLedger.open(path, raw["delta"], raw["accountant"])
+    print(f"privacy ledger {path} (delta {ledger.delta:g}, accountant {ledger.accountant})")
+    print(f"{'round':>6} {'steps':>7} {'noise':>8} {'rate':>8} {'epsilon':>9}  recorded")
+    history = []
+    for entry in ledger.entries:
+        history.append((entry.noise_multiplier, entry.sample_rate, entry.steps))
+        epsilon = epsilon_spent(history, ledger.delta, ledger.accountant)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
+        print(
+            f"{entry.round:>6} {entry.steps:>7} {entry.noise_multiplier:>8.4f} "
+            f"{entry.sample_rate:>8.4f} {epsilon:>9.3f}  {when}"
+        )
+    print(f"total: {ledger.steps} steps, epsilon {ledger.epsilon():.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="privsynth",
@@ -103,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", help="output folder (default: output.dir/NAME-TIMESTAMP)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
     run.set_defaults(handler=cmd_run)
+    ledger = commands.add_parser("ledger", help="print a site's privacy spending history")
+    ledger.add_argument("site_dir", help="the site's state directory (holds ledger.json)")
+    ledger.set_defaults(handler=cmd_ledger)
     return parser
 
 
@@ -116,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("privsynth: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (e.g. `| head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

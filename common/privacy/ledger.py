@@ -60,6 +60,15 @@ class PrivacyLedger:
             )
         return ledger
 
+    @staticmethod
+    def read_settings(path: Path) -> dict:
+        """The delta and accountant a ledger file was kept with."""
+        try:
+            raw = json.loads(Path(path).read_text())
+            return {"delta": raw["delta"], "accountant": raw["accountant"]}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UserError(f"privacy ledger {path} is unreadable ({error})") from None
+
     @property
     def calibrated(self) -> bool:
         return self.noise_multiplier is not None

@@ -52,3 +52,24 @@ def test_a_new_run_never_reuses_an_existing_run_folder(tmp_path, capsys):
 
     assert code == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_ledger_prints_a_sites_spending_history(tmp_path, capsys):
+    from common.privacy.ledger import PrivacyLedger
+
+    ledger = PrivacyLedger.open(tmp_path / "ledger.json", 1e-5, "rdp")
+    ledger.calibrate(1.0, 0.01)
+    ledger.record(1, 500)
+    ledger.record(2, 500)
+
+    code = main(["ledger", str(tmp_path)])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "total: 1000 steps, epsilon 2.101" in out
+    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]) == 2
+
+
+def test_ledger_of_a_folder_without_one_is_a_clear_error(tmp_path, capsys):
+    assert main(["ledger", str(tmp_path)]) == 2
+    assert "no privacy ledger" in capsys.readouterr().err
