@@ -1,6 +1,7 @@
 """The same ServerApp/ClientApp under Flower's Deployment Engine on loopback."""
 
 import json
+import subprocess
 import time
 
 import pytest
@@ -90,3 +91,86 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
         ledger = json.loads((tmp_path / f"state{site}" / "ledger.json").read_text())
         assert sum(entry["steps"] for entry in ledger["entries"]) == 4
     assert (run_dir / "samples.png").exists()
+
+
+def start_supernode(processes, tmp_path, environment, port, site, credentials):
+    node_config = (
+        f'data-path="{tmp_path}/{site}.npz" site-name="{site}" state-dir="{tmp_path}/{site}-state"'
+    )
+    return processes.start(
+        [
+            str(BIN / "flower-supernode"),
+            "--superlink",
+            f"127.0.0.1:{port}",
+            "--root-certificates",
+            str(credentials / "ca.crt"),
+            "--auth-supernode-private-key",
+            str(credentials / "sites" / site),
+            "--port",
+            str(free_port()),
+            "--node-config",
+            node_config,
+        ],
+        tmp_path / f"{site}.log",
+        env=environment,
+        cwd=tmp_path,
+    )
+
+
+@pytest.mark.timeout(400)
+def test_tls_federation_admits_registered_sites_only(tmp_path, processes):
+    credentials = tmp_path / "credentials"
+    subprocess.run(
+        [str(BIN / "privsynth"), "certs", str(credentials), "--site", "site-a"]
+        + ["--site", "site-b", "--site", "intruder"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    flwr_home = tmp_path / "flwr"
+    flwr_home.mkdir()
+    (flwr_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "consortium"\n\n[superlink.consortium]\n'
+        f'address = "127.0.0.1:{port}"\nroot-certificates = "{credentials}/ca.crt"\n'
+    )
+    (tmp_path / "server.yaml").write_text(SERVER_CONFIG)
+    environment = env(FLWR_HOME=str(flwr_home))
+    processes.start(
+        [str(BIN / "flower-superlink"), "--port", str(port), "--enable-supernode-auth"]
+        + ["--ssl-ca-certfile", str(credentials / "ca.crt")]
+        + ["--ssl-certfile", str(credentials / "superlink.crt")]
+        + ["--ssl-keyfile", str(credentials / "superlink.key")],
+        tmp_path / "superlink.log",
+        env=environment,
+        cwd=tmp_path,
+    )
+    time.sleep(4)
+    for seed, site in enumerate(("site-a", "site-b", "intruder")):
+        write_phantom_site(tmp_path / f"{site}.npz", seed=seed)
+    for site in ("site-a", "site-b"):
+        subprocess.run(
+            [str(BIN / "flwr"), "supernode", "register", str(credentials / "sites" / f"{site}.pub")]
+            + ["consortium"],
+            check=True,
+            capture_output=True,
+            env=environment,
+        )
+        start_supernode(processes, tmp_path, environment, port, site, credentials)
+
+    intruder = start_supernode(processes, tmp_path, environment, port, "intruder", credentials)
+    intruder.wait(timeout=60)
+    run = processes.start(
+        [str(BIN / "flwr"), "run", str(REPO), "consortium", "--stream", "--run-config"]
+        + [f'config="{tmp_path}/server.yaml" run-dir="{tmp_path}/run"'],
+        tmp_path / "flwr-run.log",
+        env=environment,
+    )
+    run.wait(timeout=240)
+
+    assert intruder.returncode != 0
+    assert "305" in (tmp_path / "intruder.log").read_text()
+    summary_path = tmp_path / "run" / "summary.json"
+    assert summary_path.exists(), (tmp_path / "flwr-run.log").read_text()[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["rounds"] == 2
+    assert set(summary["epsilon_per_site"]) == {"site-a", "site-b"}
