@@ -13,6 +13,7 @@ from client.training import DPGANTrainer, DPSettings
 from common import atomic
 from common.config import Config, SiteBudget
 from common.data import ImageSet
+from common.models import build_models
 from common.privacy.accounting import calibrate_noise_multiplier
 from common.privacy.ledger import PrivacyLedger
 from common.protocol import RoundRequest, RoundResult
@@ -76,6 +77,44 @@ class Site:
             ledger.calibrate(sigma, sample_rate)
         return ledger
 
+    def check_request(
+        self,
+        config: Config,
+        request: RoundRequest,
+        generator: dict[str, torch.Tensor],
+        discriminator: dict[str, torch.Tensor] | None,
+    ) -> None:
+        """Refuse a malformed request before it can touch the ledger or the data."""
+        name = self.policy.name
+        if request.local_steps < 1 or request.planned_steps < request.local_steps:
+            raise RoundRefused(
+                f"site {name} refuses round {request.round}: malformed request "
+                f"(local_steps={request.local_steps}, planned_steps={request.planned_steps})"
+            )
+        expected_g, expected_d = build_models(
+            self.data.num_classes,
+            self.data.resolution,
+            config.model.latent_dim,
+            config.model.generator_width,
+            config.model.discriminator_width,
+        )
+        received = [("generator", generator, expected_g)]
+        if discriminator is not None:
+            received.append(("discriminator", discriminator, expected_d))
+        for label, state, model in received:
+            expected = {key: value.shape for key, value in model.state_dict().items()}
+            shapes = {key: tuple(value.shape) for key, value in state.items()}
+            if shapes != {key: tuple(shape) for key, shape in expected.items()}:
+                raise RoundRefused(
+                    f"site {name} refuses round {request.round}: the {label} weights do not "
+                    f"match the model for its data ({self.data.num_classes} classes, "
+                    f"{self.data.resolution} px); check the server's config"
+                )
+            if not all(torch.isfinite(value).all() for value in state.values()):
+                raise RoundRefused(
+                    f"site {name} refuses round {request.round}: non-finite {label} weights"
+                )
+
     def run_round(
         self,
         config: Config,
@@ -90,6 +129,7 @@ class Site:
         show_progress: a bar over the local steps on the site's console (a SuperNode's log).
         """
         started = time.perf_counter()
+        self.check_request(config, request, generator, discriminator)
         ledger = self.open_ledger(config, request.planned_steps)
         spent = ledger.epsilon()
         after = ledger.epsilon_after(request.local_steps)

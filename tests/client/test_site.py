@@ -166,3 +166,21 @@ def test_deployed_site_decodes_its_data_once_into_its_state_dir(tmp_path):
     assert len(cached) == 1
     assert np.array_equal(first.data.images, second.data.images)
     assert second.data.class_names == ("a", "b")
+
+
+def test_malformed_weights_are_refused_before_the_ledger_is_touched(tmp_path):
+    site = make_site(tmp_path)
+    wrong_shapes, _ = build_models(3, 28, 8, 8, 8)  # three classes, the site has two
+    poisoned = {key: value.clone() for key, value in generator_state().items()}
+    next(iter(poisoned.values())).fill_(float("nan"))
+
+    for state, reason in ((wrong_shapes.state_dict(), "do not match"), (poisoned, "non-finite")):
+        with pytest.raises(RoundRefused, match=reason):
+            site.run_round(CONFIG, request(1), state, None, torch.device("cpu"))
+
+    assert not site.ledger_path.exists()
+
+
+def test_malformed_step_counts_are_refused(tmp_path):
+    with pytest.raises(RoundRefused, match="malformed"):
+        run(make_site(tmp_path), 1, steps=0)
