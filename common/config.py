@@ -163,6 +163,9 @@ class FederationConfig:
     share_discriminator: bool = True
     min_sites: int = 1
     round_timeout_s: float = 1800.0
+    # Below min_sites replies, ask the missing sites again this many times before stopping.
+    round_retries: int = 2
+    retry_wait_s: float = 10.0
 
     def __post_init__(self) -> None:
         for key in ("num_sites", "rounds", "local_steps", "min_sites"):
@@ -175,6 +178,8 @@ class FederationConfig:
             f"must be <= num_sites ({self.num_sites})",
         )
         _require(self.round_timeout_s > 0, "round_timeout_s", "must be > 0")
+        _require(self.round_retries >= 0, "round_retries", "must be >= 0")
+        _require(self.retry_wait_s >= 0, "retry_wait_s", "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ def wait_for_sites(grid: Grid, federation: FederationConfig) -> list[int]:
 
 
 def exchange(
-    grid: Grid, federation: FederationConfig, request: TrainRequest
+    grid: Grid, federation: FederationConfig, request: TrainRequest, skip: set[int]
 ) -> tuple[list, list[SiteFailure]]:
-    nodes = wait_for_sites(grid, federation)
+    nodes = [node for node in wait_for_sites(grid, federation) if node not in skip]
     messages = [
         Message(content=encode_request(request), dst_node_id=node, message_type=MessageType.TRAIN)
         for node in nodes
@@ -74,7 +74,10 @@ def build_server_app(settings: dict | None = None) -> ServerApp:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = Path(run_dir_text or Path(config.output.dir) / f"{config.name}-{stamp}")
             run_federation(
-                config, run_dir, resume, lambda request: exchange(grid, config.federation, request)
+                config,
+                run_dir,
+                resume,
+                lambda request, skip: exchange(grid, config.federation, request, skip),
             )
         except UserError as error:
             log.error("%s", error)

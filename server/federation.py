@@ -37,6 +37,11 @@ class SiteFailure:
     refused: bool
 
 
+# Sends a request to every connected site except the given node IDs; returns replies and
+# failures (errors, refusals, time-outs).
+Exchange = Callable[[TrainRequest, set[int]], tuple[list[SiteReply], list[SiteFailure]]]
+
+
 @dataclass
 class ServerState:
     round: int
@@ -180,9 +185,7 @@ class FederationServer:
 
     # ---- the loop -------------------------------------------------------------------
 
-    def run(
-        self, exchange: Callable[[TrainRequest], tuple[list[SiteReply], list[SiteFailure]]]
-    ) -> ServerState:
+    def run(self, exchange: Exchange) -> ServerState:
         """Rounds until a stop condition; `exchange` sends a request to every site."""
         federation = self.config.federation
         # A resumed run re-checks why it stopped: it may have been given more rounds.
@@ -195,13 +198,36 @@ class FederationServer:
                     self.state.stop_reason = f"completed {federation.rounds} rounds"
                     break
                 started = time.perf_counter()
-                replies, failures = exchange(self.next_request())
+                replies, failures = self._collect(exchange)
                 stats = self.apply(replies, failures, time.perf_counter() - started)
                 bar.update(1)
                 bar.set_postfix_str(self._progress_text(stats))
                 for failure in failures:
                     tqdm.write(f"round {stats['round']}: node {failure.node_id}: {failure.reason}")
         return self.state
+
+    def _collect(self, exchange: Exchange) -> tuple[list[SiteReply], list[SiteFailure]]:
+        """One round's replies. Below min_sites, the sites that did not answer are asked
+        again (those that answered keep their reply: asking them twice would spend their
+        budget twice); sites that refused are not asked again."""
+        federation = self.config.federation
+        request = self.next_request()
+        replies, failures = exchange(request, set())
+        for attempt in range(1, federation.round_retries + 1):
+            if len(replies) >= federation.min_sites or all(f.refused for f in failures):
+                break
+            tqdm.write(
+                f"round {request.round_request.round}: {len(replies)} site(s) replied, "
+                f"fewer than federation.min_sites={federation.min_sites}; asking the others "
+                f"again in {federation.retry_wait_s:g}s ({attempt}/{federation.round_retries})"
+            )
+            time.sleep(federation.retry_wait_s)
+            answered = {reply.node_id for reply in replies}
+            refused = [f for f in failures if f.refused]
+            more, failures = exchange(request, answered | {f.node_id for f in refused})
+            replies += more
+            failures = refused + failures
+        return replies, failures
 
     def _progress_text(self, stats: dict) -> str:
         sites = stats["sites"].values()
@@ -242,7 +268,7 @@ def run_federation(
     config: Config,
     run_dir: Path,
     resume: bool,
-    exchange: Callable[[TrainRequest], tuple[list[SiteReply], list[SiteFailure]]],
+    exchange: Exchange,
 ) -> dict:
     """Train until a stop condition, then write the run's outputs. Returns the summary."""
     server = FederationServer(config, run_dir, resume)

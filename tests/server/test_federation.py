@@ -33,10 +33,17 @@ def make_config(*extra):
     return config_from_dict({}, TINY + list(extra))
 
 
-def in_process_exchange(config, run_dir, calls=None):
-    def exchange(request):
+def in_process_exchange(config, run_dir, calls=None, down=None):
+    """Sites run in this process; `down(site_id, round)` makes a site fail that round."""
+
+    def exchange(request, skip):
         replies, failures = [], []
         for site_id in range(config.federation.num_sites):
+            if site_id in skip:
+                continue
+            if down is not None and down(site_id, request.round_request.round):
+                failures.append(SiteFailure(site_id, "site crashed", refused=False))
+                continue
             site = simulated_site(config, site_id, run_dir)
             try:
                 result = site.run_round(
@@ -94,11 +101,11 @@ def test_resume_continues_from_the_last_completed_round(tmp_path):
 
     calls = []
 
-    def dies_in_round_three(request):
+    def dies_in_round_three(request, skip):
         if request.round_request.round == 3:
             raise Killed
         calls.append(request.round_request.round)
-        return exchange(request)
+        return exchange(request, skip)
 
     with pytest.raises(Killed):
         FederationServer(config, tmp_path).run(dies_in_round_three)
@@ -130,3 +137,41 @@ def test_the_run_stops_when_every_site_refuses(tmp_path):
 
     assert state.round == 3
     assert "every site refused" in state.stop_reason
+
+
+def test_a_failed_site_is_asked_again_without_re_running_the_others(tmp_path):
+    config = make_config("federation.min_sites=2", "federation.retry_wait_s=0")
+    attempts = []
+
+    def down_once(site_id, round_number):
+        attempts.append((site_id, round_number))
+        return site_id == 1 and attempts.count((1, round_number)) == 1
+
+    state = FederationServer(config, tmp_path).run(
+        in_process_exchange(config, tmp_path, down=down_once)
+    )
+
+    assert state.round == 3
+    assert attempts.count((0, 1)) == 1  # site 0 answered once per round: no double spend
+    ledger = json.loads((tmp_path / "sites" / "site-0" / "ledger.json").read_text())
+    assert sum(entry["steps"] for entry in ledger["entries"]) == 6
+
+
+def test_fewer_than_min_sites_after_retries_stops_with_a_clear_reason(tmp_path):
+    config = make_config(
+        "federation.min_sites=2", "federation.retry_wait_s=0", "federation.round_retries=2"
+    )
+    asked = []
+
+    def site_one_is_gone(site_id, round_number):
+        asked.append(site_id)
+        return site_id == 1
+
+    state = FederationServer(config, tmp_path).run(
+        in_process_exchange(config, tmp_path, down=site_one_is_gone)
+    )
+
+    assert state.round == 1
+    assert asked.count(1) == 3  # first try + 2 retries
+    assert "fewer than federation.min_sites=2" in state.stop_reason
+    assert "site crashed" in state.stop_reason
