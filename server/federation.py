@@ -110,7 +110,7 @@ class FederationServer:
         path = self.run_dir / CHECKPOINT
         if not path.exists():
             raise UserError(f"cannot resume: {path} does not exist; start a new run instead")
-        return ServerState(**torch.load(path, weights_only=False))
+        return ServerState(**torch.load(path, weights_only=True))
 
     def save_checkpoint(self) -> None:
         atomic.torch_save(vars(self.state), self.run_dir / CHECKPOINT)

@@ -109,7 +109,7 @@ def test_resume_continues_from_the_last_completed_round(tmp_path):
 
     with pytest.raises(Killed):
         FederationServer(config, tmp_path).run(dies_in_round_three)
-    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
 
     resumed = FederationServer(config, tmp_path, resume=True)
     first_request = resumed.next_request()
