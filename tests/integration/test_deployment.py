@@ -25,22 +25,33 @@ output: {samples_per_class: 4, grid_columns: 4}
 """
 
 
-@pytest.mark.timeout(300)
-def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
+def start_superlink(processes, tmp_path, connection, security, superlink_args):
+    """A SuperLink on a free loopback port, the `flwr` connection to it, the server config.
+
+    Returns the port and the environment (FLWR_HOME) the other Flower commands need.
+    """
     port = free_port()
     flwr_home = tmp_path / "flwr"
     flwr_home.mkdir()
     (flwr_home / "config.toml").write_text(
-        f'[superlink]\ndefault = "loopback"\n\n'
-        f'[superlink.loopback]\naddress = "127.0.0.1:{port}"\ninsecure = true\n'
+        f'[superlink]\ndefault = "{connection}"\n\n[superlink.{connection}]\n'
+        f'address = "127.0.0.1:{port}"\n{security}\n'
     )
     (tmp_path / "server.yaml").write_text(SERVER_CONFIG)
     environment = env(FLWR_HOME=str(flwr_home))
     processes.start(
-        [str(BIN / "flower-superlink"), "--insecure", "--port", str(port)],
+        [str(BIN / "flower-superlink"), "--port", str(port), *superlink_args],
         tmp_path / "superlink.log",
         env=environment,
         cwd=tmp_path,
+    )
+    return port, environment
+
+
+@pytest.mark.timeout(300)
+def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
+    port, environment = start_superlink(
+        processes, tmp_path, "loopback", "insecure = true", ["--insecure"]
     )
     for site in range(2):
         write_phantom_site(tmp_path / f"site{site}.npz", seed=site)
@@ -126,23 +137,14 @@ def test_tls_federation_admits_registered_sites_only(tmp_path, processes):
         check=True,
         capture_output=True,
     )
-    port = free_port()
-    flwr_home = tmp_path / "flwr"
-    flwr_home.mkdir()
-    (flwr_home / "config.toml").write_text(
-        f'[superlink]\ndefault = "consortium"\n\n[superlink.consortium]\n'
-        f'address = "127.0.0.1:{port}"\nroot-certificates = "{credentials}/ca.crt"\n'
-    )
-    (tmp_path / "server.yaml").write_text(SERVER_CONFIG)
-    environment = env(FLWR_HOME=str(flwr_home))
-    processes.start(
-        [str(BIN / "flower-superlink"), "--port", str(port), "--enable-supernode-auth"]
-        + ["--ssl-ca-certfile", str(credentials / "ca.crt")]
+    port, environment = start_superlink(
+        processes,
+        tmp_path,
+        "consortium",
+        f'root-certificates = "{credentials}/ca.crt"',
+        ["--enable-supernode-auth", "--ssl-ca-certfile", str(credentials / "ca.crt")]
         + ["--ssl-certfile", str(credentials / "superlink.crt")]
         + ["--ssl-keyfile", str(credentials / "superlink.key")],
-        tmp_path / "superlink.log",
-        env=environment,
-        cwd=tmp_path,
     )
     time.sleep(4)
     for seed, site in enumerate(("site-a", "site-b", "intruder")):
