@@ -1,0 +1,39 @@
+"""A run folder read back as members, holdout and synthetic images."""
+
+import json
+
+import numpy as np
+import pytest
+
+from common.config import config_from_dict, config_to_yaml
+from common.data.federation import plan_federation
+from common.errors import UserError
+from common.run_data import load_run
+
+
+def _write_run(run_dir, labels):
+    config = config_from_dict({"name": "tiny"}, ["data.phantom.num_patients=30"])
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text(config_to_yaml(config))
+    (run_dir / "split.json").write_text(json.dumps(plan_federation(config).to_dict()))
+    images = np.full((len(labels), 32, 32), 7, dtype=np.uint8)
+    np.savez(run_dir / "synthetic.npz", train_images=images, train_labels=labels)
+
+
+def test_members_and_holdout_are_patient_disjoint_and_synthetic_is_read(tmp_path):
+    _write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0, 1, 2]])
+
+    run = load_run(tmp_path / "run")
+
+    assert len(run.members) + len(run.holdout) == 30 * run.config.data.options.images_per_patient
+    assert not set(run.members.patient_ids) & set(run.holdout.patient_ids)
+    assert run.synthetic.labels.tolist() == np.eye(4)[[0, 1, 2]].tolist()
+    assert run.synthetic.class_names == run.members.class_names
+
+
+def test_a_folder_without_synthetic_images_names_the_missing_file(tmp_path):
+    _write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0]])
+    (tmp_path / "run" / "synthetic.npz").unlink()
+
+    with pytest.raises(UserError, match="synthetic.npz"):
+        load_run(tmp_path / "run")
