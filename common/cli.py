@@ -11,6 +11,7 @@ import numpy as np
 
 from common.config import Config, config_to_yaml, load_config
 from common.errors import UserError
+from evaluation.command import add_evaluate_arguments, run_evaluate
 
 
 def _default_run_dir(config: Config) -> Path:
@@ -130,6 +131,31 @@ def cmd_certs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    from attacks.context import AttackOptions
+    from attacks.registry import ATTACKS
+    from attacks.suite import run_attacks
+
+    names = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    for name in names or []:
+        ATTACKS.get(name)  # an unknown name stops here with the valid choices
+    for flag in ("members", "audit_steps", "audit_canaries"):
+        if getattr(args, flag) < 0:
+            raise UserError(f"--{flag.replace('_', '-')} must be >= 0")
+    options = AttackOptions(
+        members=args.members,
+        seed=args.seed,
+        audit_steps=args.audit_steps,
+        audit_canaries=args.audit_canaries,
+    )
+    cache_dir = Path(args.cache_dir or Path.home() / ".cache" / "privsynth")
+    report = run_attacks(Path(args.run_dir), names, options, cache_dir)
+    for threat_model, text in report["verdicts"].items():
+        print(f"{threat_model}: {text}\n")
+    print(f"report: {Path(args.run_dir) / 'attacks.md'} (numbers: attacks.json)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="privsynth",
@@ -161,6 +187,28 @@ def build_parser() -> argparse.ArgumentParser:
     certs.add_argument("--sites", type=int, default=3, help="number of sites without --site")
     certs.add_argument("--days", type=int, default=365, help="validity in days")
     certs.set_defaults(handler=cmd_certs)
+    attack = commands.add_parser(
+        "attack", help="run the privacy attack suite on a finished run; writes attacks.md"
+    )
+    attack.add_argument("run_dir", help="a finished `privsynth run` folder")
+    attack.add_argument("--only", help="comma-separated attack names (default: all)")
+    attack.add_argument(
+        "--members", type=int, default=0, help="evaluate at most N members and N non-members"
+    )
+    attack.add_argument(
+        "--audit-steps", type=int, default=1000, help="DP audit training steps (0 = the run's)"
+    )
+    attack.add_argument("--audit-canaries", type=int, default=500, help="DP audit canaries")
+    attack.add_argument("--seed", type=int, default=0, help="seed of the attacks' sampling")
+    attack.add_argument(
+        "--cache-dir", help="where trained embedding networks are kept (~/.cache/privsynth)"
+    )
+    attack.set_defaults(handler=cmd_attack)
+    evaluate = commands.add_parser(
+        "evaluate", help="judge a run's synthetic images against its real holdout"
+    )
+    add_evaluate_arguments(evaluate)
+    evaluate.set_defaults(handler=run_evaluate)
     return parser
 
 

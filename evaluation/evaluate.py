@@ -1,0 +1,251 @@
+"""`privsynth evaluate RUN_DIR`: utility, distribution metrics and label fidelity of a run's
+synthetic images against the real holdout, written to evaluation.json, evaluation.md and
+figures in the run folder."""
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from common import atomic
+from common.data import ImageSet
+from common.errors import UserError
+from common.run_data import RunData, load_run
+from evaluation import figures
+from evaluation.bootstrap import classification_results
+from evaluation.conditions import condition_groups
+from evaluation.distribution import distribution_results
+from evaluation.metrics.label_fidelity import label_fidelity
+from evaluation.real_classifier import real_classifier
+from evaluation.report import write_report
+from evaluation.synthetic import first_per_class, generate_per_class
+from evaluation.training import (
+    TrainingSettings,
+    scores_and_features,
+    steps_per_epoch,
+    train_classifier,
+)
+
+FEATURE_SPACE = (
+    "penultimate layer (global average pool) of the TRTR classifier: the project's own {arch}, "
+    "trained from scratch on the run's real training images; not Inception-v3, so Fréchet "
+    "distances here are not comparable with published FID values"
+)
+GRID_COLUMNS = 8
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    # Empty: evaluate the run's synthetic.npz. Otherwise generate max(N) per class from
+    # generator.pt and also train a TSTR classifier on the first N per class for each N.
+    samples_per_class: tuple[int, ...] = ()
+    max_train_images: int = 3000
+    bootstrap_resamples: int = 1000
+    cache_dir: Path | None = None
+
+
+def _subsample(data: ImageSet, limit: int, seed: int) -> ImageSet:
+    if len(data) <= limit:
+        return data
+    rows = np.random.default_rng(seed).choice(len(data), size=limit, replace=False)
+    return data.subset(np.sort(rows))
+
+
+def _concat(a: ImageSet, b: ImageSet) -> ImageSet:
+    return ImageSet(
+        np.concatenate([a.images, b.images]),
+        np.concatenate([a.labels, b.labels]),
+        a.class_names,
+        a.multi_label,
+    )
+
+
+def _synthetic_set(run: RunData, settings: EvaluationSettings) -> tuple[ImageSet, str]:
+    if not settings.samples_per_class:
+        return run.synthetic, "the run's exported synthetic.npz"
+    largest = max(settings.samples_per_class)
+    seed = settings.training.seed
+    return (
+        generate_per_class(run.run_dir, largest, seed),
+        f"{largest} images per class generated from the run's generator.pt (seed {seed})",
+    )
+
+
+def _check_compatible(synthetic: ImageSet, holdout: ImageSet, run_dir: Path) -> None:
+    if synthetic.resolution != holdout.resolution or synthetic.class_names != holdout.class_names:
+        raise UserError(
+            f"the synthetic images of {run_dir} ({synthetic.resolution} px, classes "
+            f"{list(synthetic.class_names)}) do not match its data ({holdout.resolution} px, "
+            f"classes {list(holdout.class_names)}); was synthetic.npz replaced?"
+        )
+    if len(synthetic) == 0:
+        raise UserError(f"{run_dir}/synthetic.npz holds no images; use --samples-per-class N")
+
+
+def _sample_rows(
+    synthetic: ImageSet, holdout: ImageSet
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    real = dict(condition_groups(holdout.labels, holdout.class_names, holdout.multi_label))
+    return [
+        (name, synthetic.images[rows[:GRID_COLUMNS]], holdout.images[real[name][:GRID_COLUMNS]])
+        for name, rows in condition_groups(
+            synthetic.labels, synthetic.class_names, synthetic.multi_label
+        )
+    ]
+
+
+def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
+    """Evaluate a finished run and write evaluation.json, evaluation.md and figures into it."""
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    training = settings.training
+    synthetic, synthetic_source = _synthetic_set(run, settings)
+    holdout = run.holdout
+    _check_compatible(synthetic, holdout, run_dir)
+    class_names, multi_label = holdout.class_names, holdout.multi_label
+    real_train = _subsample(run.members, settings.max_train_images, training.seed)
+    steps = steps_per_epoch(len(real_train), training.batch_size)
+    cache_dir = Path(settings.cache_dir or run_dir.parent / ".cache" / "evaluation")
+
+    real_model, cache_path, cached = real_classifier(real_train, training, steps, cache_dir)
+    augmented = _concat(real_train, synthetic)
+    models = {
+        "TSTR": train_classifier(
+            synthetic.images, synthetic.labels, multi_label, training, steps, "TSTR"
+        ),
+        "TRTR + synthetic": train_classifier(
+            augmented.images, augmented.labels, multi_label, training, steps, "TRTR + synthetic"
+        ),
+    }
+    largest = max(settings.samples_per_class, default=0)
+    for count in sorted(set(settings.samples_per_class) - {largest}):
+        subset = first_per_class(synthetic, count)
+        models[f"TSTR {count}/class"] = train_classifier(
+            subset.images, subset.labels, multi_label, training, steps, f"TSTR {count}/class"
+        )
+
+    tqdm.write("scoring the real holdout and computing metrics")
+    holdout_scores, holdout_features = scores_and_features(real_model, holdout.images, multi_label)
+    synthetic_scores, synthetic_features = scores_and_features(
+        real_model, synthetic.images, multi_label
+    )
+    reference = _subsample(real_train, len(synthetic), training.seed + 1)
+    _, reference_features = scores_and_features(real_model, reference.images, multi_label)
+    scores = {"TRTR": holdout_scores}
+    scores.update(
+        {name: scores_and_features(m, holdout.images, multi_label)[0] for name, m in models.items()}
+    )
+    classification = classification_results(
+        holdout.labels,
+        scores,
+        class_names,
+        multi_label,
+        "TRTR",
+        settings.bootstrap_resamples,
+        training.seed,
+    )
+    curve = [
+        {
+            "samples_per_class": count,
+            "macro_auc": classification["models"][
+                "TSTR" if count == largest else f"TSTR {count}/class"
+            ]["macro_auc"],
+        }
+        for count in sorted(set(settings.samples_per_class))
+    ]
+    distribution = distribution_results(
+        holdout_features,
+        holdout.labels,
+        synthetic_features,
+        synthetic.labels,
+        class_names,
+        multi_label,
+    )
+    distribution["real_reference"] = distribution_results(
+        holdout_features,
+        holdout.labels,
+        reference_features,
+        reference.labels,
+        class_names,
+        multi_label,
+    )["overall"]
+    distribution["feature_space"] = FEATURE_SPACE.format(arch=training.classifier)
+
+    figure_files = {
+        "samples": "evaluation-samples.png",
+        "roc": "evaluation-roc.png",
+        "prdc": "evaluation-prdc.png",
+    }
+    figures.sample_comparison(_sample_rows(synthetic, holdout), run_dir / figure_files["samples"])
+    figures.roc_curves(
+        holdout.labels,
+        {name: scores[name] for name in ("TRTR", "TSTR", "TRTR + synthetic")},
+        class_names,
+        run_dir / figure_files["roc"],
+    )
+    figures.prdc_bars(
+        {**distribution["per_class"], "all": distribution["overall"]},
+        run_dir / figure_files["prdc"],
+    )
+    if len(curve) > 1:
+        figure_files["samples_per_class"] = "evaluation-samples-per-class.png"
+        figures.samples_per_class_curve(
+            curve,
+            classification["models"]["TRTR"]["macro_auc"],
+            run_dir / figure_files["samples_per_class"],
+        )
+
+    result = {
+        "run_dir": str(run_dir),
+        "dataset": run.config.name,
+        "data_source": run.config.data.source,
+        "class_names": list(class_names),
+        "multi_label": multi_label,
+        "epsilon_per_site": _epsilons(run_dir),
+        "settings": {
+            **asdict(training),
+            "training_steps": training.epochs * steps,
+            "max_train_images": settings.max_train_images,
+            "bootstrap_resamples": settings.bootstrap_resamples,
+            "samples_per_class": list(settings.samples_per_class),
+        },
+        "images": {
+            "real_training_available": len(run.members),
+            "real_training_used": len(real_train),
+            "real_holdout": len(holdout),
+            "synthetic": len(synthetic),
+        },
+        "synthetic_source": synthetic_source,
+        "real_classifier_cache": {"path": str(cache_path), "reused": cached},
+        "classification": classification,
+        "samples_per_class_curve": curve,
+        "label_fidelity": {
+            "synthetic": label_fidelity(
+                synthetic.labels, synthetic_scores, class_names, multi_label
+            ),
+            "real_holdout": label_fidelity(
+                holdout.labels, holdout_scores, class_names, multi_label
+            ),
+        },
+        "distribution": distribution,
+        "figures": figure_files,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+    }
+    atomic.write_text(run_dir / "evaluation.json", json.dumps(result, indent=2))
+    write_report(result, run_dir / "evaluation.md")
+    return result
+
+
+def _epsilons(run_dir: Path) -> dict[str, float | None]:
+    """Epsilon spent per site from summary.json (None for a non-private site)."""
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return {}
+    spent = json.loads(path.read_text()).get("epsilon_per_site", {})
+    return {site: (float(e) if math.isfinite(float(e)) else None) for site, e in spent.items()}

@@ -1,0 +1,229 @@
+"""evaluation.md: a plain-language summary, then tables, then figures, for a reader who knows
+radiology research better than generative models. Everything is read from evaluation.json's
+dict, so the two files always agree."""
+
+from pathlib import Path
+
+from common import atomic
+
+UTILITY_TARGET = 0.05  # the project's goal: TSTR macro AUC within 0.05 of TRTR
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(estimate: dict) -> str:
+    if estimate["value"] is None:
+        return "n/a"
+    low, high = estimate["ci95"]
+    return f"{estimate['value']:.3f} ({low:.3f} to {high:.3f})"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def _coverage_reading(recall: float | None, coverage: float | None) -> str:
+    if recall is None or coverage is None:
+        return "too few images to judge diversity"
+    worst = min(recall, coverage)
+    if worst >= 0.8:
+        return "the synthetic images cover the real distribution well (no sign of mode collapse)"
+    if worst >= 0.5:
+        return "the synthetic images cover part of the real distribution (some modes missing)"
+    return "large parts of the real distribution are never generated (mode collapse)"
+
+
+def _privacy(result: dict) -> str:
+    spent = result["epsilon_per_site"]
+    if not spent:
+        return "privacy spent: unknown (no summary.json)"
+    if all(e is None for e in spent.values()):
+        return "non-private run (epsilon infinite)"
+    return "epsilon per site " + ", ".join(f"{s} {_num(e, 2)}" for s, e in spent.items())
+
+
+def _summary(result: dict) -> list[str]:
+    classification = result["classification"]
+    models = classification["models"]
+    gaps = classification["macro_auc_minus_TRTR"]
+    gap = gaps["TSTR"]
+    images = result["images"]
+    fidelity = result["label_fidelity"]
+    overall = result["distribution"]["overall"]
+    reference = result["distribution"]["real_reference"]
+    within = gap["value"] is not None and gap["value"] >= -UTILITY_TARGET
+    arch = result["settings"]["classifier"]
+    return [
+        "## Summary",
+        "",
+        f"- **Utility.** A {arch} trained only on synthetic images (TSTR) reaches macro AUC "
+        f"{_ci(models['TSTR']['macro_auc'])} on {images['real_holdout']} real held-out images "
+        f"the generator never saw; the same classifier trained on real images (TRTR) reaches "
+        f"{_ci(models['TRTR']['macro_auc'])}. Difference TSTR − TRTR: {_ci(gap)}, "
+        + (
+            f"within the project's target of {UTILITY_TARGET}."
+            if within
+            else f"short of the project's target (within {UTILITY_TARGET})."
+        ),
+        f"- **Augmentation.** Training on real plus synthetic images changes macro AUC by "
+        f"{_ci(gaps['TRTR + synthetic'])} against real images alone.",
+        f"- **Label fidelity.** The real-trained classifier assigns "
+        f"{_percent(fidelity['synthetic']['overall'])} of the synthetic images to the class they "
+        f"were generated for (on real held-out images: "
+        f"{_percent(fidelity['real_holdout']['overall'])}).",
+        f"- **Realism and diversity.** Precision {_num(overall['precision'], 2)} and density "
+        f"{_num(overall['density'], 2)} (realism), recall {_num(overall['recall'], 2)} and "
+        f"coverage {_num(overall['coverage'], 2)} (diversity): "
+        f"{_coverage_reading(overall['recall'], overall['coverage'])}. Fréchet distance "
+        f"{_num(overall['frechet_distance'], 1)}, against {_num(reference['frechet_distance'], 1)} "
+        "between two sets of real images (lower is closer; the project's own feature space, "
+        "not Inception-FID).",
+        "",
+    ]
+
+
+def _utility(result: dict) -> list[str]:
+    names = result["class_names"]
+    models = result["classification"]["models"]
+    gaps = result["classification"]["macro_auc_minus_TRTR"]
+    images, settings = result["images"], result["settings"]
+    auc_kind = "per finding" if result["multi_label"] else "per class, one-vs-rest"
+    accuracy_kind = "exact match of all findings" if result["multi_label"] else "top class"
+    lines = [
+        "## Utility: train on synthetic, test on real (TSTR) vs train on real (TRTR)",
+        "",
+        f"Test set: the run's real holdout, {images['real_holdout']} images, patient-disjoint "
+        "from training and never seen by the generator. TRTR trains on "
+        f"{images['real_training_used']} of the {images['real_training_available']} real "
+        "training images"
+        + (
+            " (a random subsample, for speed)"
+            if images["real_training_used"] < images["real_training_available"]
+            else ""
+        )
+        + f"; TSTR on {images['synthetic']} synthetic images ({result['synthetic_source']}). "
+        f"Every classifier is the same {settings['classifier']}, trained from scratch for the "
+        f"same {settings['training_steps']} steps (batch {settings['batch_size']}); the last "
+        "weights are used, nothing is selected on the test set. AUC is "
+        f"{auc_kind}; accuracy is {accuracy_kind}. Values are 95% bootstrap intervals over "
+        f"{settings['bootstrap_resamples']} resamples of the test set.",
+        "",
+        "| trained on | " + " | ".join(f"AUC {n}" for n in names) + " | macro AUC | accuracy "
+        "| macro AUC − TRTR |",
+        "|---" * (len(names) + 4) + "|",
+    ]
+    for model, values in models.items():
+        row = [model, *(_ci(values["auc"][n]) for n in names)]
+        row += [_ci(values["macro_auc"]), _ci(values["accuracy"])]
+        row.append(_ci(gaps[model]) if model in gaps else "")
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", f"![ROC curves, TSTR vs TRTR]({result['figures']['roc']})", ""]
+    curve = result["samples_per_class_curve"]
+    if len(curve) > 1:
+        lines += [
+            "### Synthetic images per class",
+            "",
+            "TSTR macro AUC when the classifier trains on the first N synthetic images of every "
+            "class (same steps for every N).",
+            "",
+            "| synthetic images per class | TSTR macro AUC |",
+            "|---|---|",
+            *(f"| {p['samples_per_class']} | {_ci(p['macro_auc'])} |" for p in curve),
+            "",
+            f"![TSTR AUC against images per class]({result['figures']['samples_per_class']})",
+            "",
+        ]
+    return lines
+
+
+def _fidelity(result: dict) -> list[str]:
+    fidelity = result["label_fidelity"]
+    lines = [
+        "## Label fidelity",
+        "",
+        "Share of images the TRTR classifier assigns to their class"
+        + (
+            " (multi-label: the findings it scores >= 0.5 are exactly the generated ones)"
+            if result["multi_label"]
+            else ""
+        )
+        + ". The real column is the same classifier on real held-out images of that class: "
+        "the most a perfect generator could score.",
+        "",
+        "| class | synthetic | real holdout |",
+        "|---|---|---|",
+    ]
+    for name, value in fidelity["synthetic"]["per_class"].items():
+        real = fidelity["real_holdout"]["per_class"].get(name)
+        lines.append(f"| {name} | {_percent(value)} | {_percent(real)} |")
+    lines.append(
+        f"| all | {_percent(fidelity['synthetic']['overall'])} | "
+        f"{_percent(fidelity['real_holdout']['overall'])} |"
+    )
+    return [*lines, ""]
+
+
+def _distribution(result: dict) -> list[str]:
+    distribution = result["distribution"]
+    lines = [
+        "## Distribution metrics",
+        "",
+        f"Feature space: {distribution['feature_space']}. Precision, recall, density and "
+        "coverage follow Naeem et al. (2020) with k = 5 nearest neighbours: precision and "
+        "density measure realism (density about 1 for a set like the real one), recall and "
+        "coverage measure diversity (low values mean mode collapse). Per class compares "
+        "images whose label is exactly that class. The last row compares real training "
+        "images with the real holdout: what a generator indistinguishable from real data "
+        "would score.",
+        "",
+        "| compared | Fréchet distance | precision | recall | density | coverage | real | "
+        "synthetic |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [
+        ("all", distribution["overall"]),
+        *distribution["per_class"].items(),
+        ("real training vs real holdout", distribution["real_reference"]),
+    ]
+    for name, values in rows:
+        lines.append(
+            f"| {name} | {_num(values['frechet_distance'], 2)} | {_num(values['precision'], 2)} "
+            f"| {_num(values['recall'], 2)} | {_num(values['density'], 2)} | "
+            f"{_num(values['coverage'], 2)} | {values['real_images']} | "
+            f"{values['synthetic_images']} |"
+        )
+    lines += ["", f"![PRDC per class]({result['figures']['prdc']})", ""]
+    return lines
+
+
+def write_report(result: dict, path: Path) -> None:
+    header = [
+        f"# Evaluation of {Path(result['run_dir']).name}",
+        "",
+        f"Dataset {result['dataset']} ({result['data_source']}), classes: "
+        f"{', '.join(result['class_names'])}"
+        + (" (multi-label findings)" if result["multi_label"] else "")
+        + f"; {_privacy(result)}.",
+        "",
+    ]
+    samples = [
+        "## Samples",
+        "",
+        "Synthetic images (left) next to real held-out images (right), one row per class.",
+        "",
+        f"![Synthetic and real samples]({result['figures']['samples']})",
+        "",
+        f"Evaluation took {result['wall_time_s']:.0f} s; all numbers are in evaluation.json.",
+        "",
+    ]
+    text = [
+        *header,
+        *_summary(result),
+        *_utility(result),
+        *_fidelity(result),
+        *_distribution(result),
+        *samples,
+    ]
+    atomic.write_text(path, "\n".join(text))
