@@ -5,9 +5,22 @@ the dataset, not from Inception-v3, so values are not comparable with published 
 """
 
 import numpy as np
-from scipy import linalg
 
 from evaluation.metrics import DISTRIBUTION_METRICS
+
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def _trace_sqrt_product(cov_a: np.ndarray, cov_b: np.ndarray) -> float:
+    """Tr((A B)^(1/2)) for covariance matrices, as the sum of the square roots of the
+    eigenvalues of the symmetric A^(1/2) B A^(1/2) (same spectrum as A B). Unlike a general
+    matrix square root this stays exact when there are fewer images than dimensions."""
+    root_a = _psd_sqrt(cov_a)
+    values = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    return float(np.sqrt(np.clip(values, 0, None)).sum())
 
 
 @DISTRIBUTION_METRICS.register("frechet_distance")
@@ -16,14 +29,13 @@ def frechet_distance(real: np.ndarray, synthetic: np.ndarray) -> dict[str, float
     if len(real) < 2 or len(synthetic) < 2:
         return {"frechet_distance": float("nan")}
     real, synthetic = real.astype(np.float64), synthetic.astype(np.float64)
-    mu_r, mu_s = real.mean(axis=0), synthetic.mean(axis=0)
     cov_r = np.atleast_2d(np.cov(real, rowvar=False))
     cov_s = np.atleast_2d(np.cov(synthetic, rowvar=False))
-    covmean = linalg.sqrtm(cov_r @ cov_s)
-    if not np.isfinite(covmean).all():
-        # Singular product (fewer images than dimensions): regularise as pytorch-fid does.
-        offset = np.eye(len(cov_r)) * 1e-6
-        covmean = linalg.sqrtm((cov_r + offset) @ (cov_s + offset))
-    distance = np.sum((mu_r - mu_s) ** 2) + np.trace(cov_r + cov_s - 2 * covmean.real)
+    distance = (
+        np.sum((real.mean(axis=0) - synthetic.mean(axis=0)) ** 2)
+        + np.trace(cov_r)
+        + np.trace(cov_s)
+        - 2 * _trace_sqrt_product(cov_r, cov_s)
+    )
     # Rounding can leave identical sets a hair below zero.
     return {"frechet_distance": float(max(distance, 0.0))}

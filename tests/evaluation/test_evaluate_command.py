@@ -1,0 +1,98 @@
+"""`privsynth evaluate` end to end on tiny run folders, and its user errors."""
+
+import json
+
+import pytest
+
+from common.cli import main
+
+FAST = ["--epochs", "1", "--max-train-images", "48", "--bootstrap", "50"]
+
+
+def test_evaluate_writes_json_report_and_figures_for_a_multi_label_run(phantom_run, capsys):
+    code = main(["evaluate", str(phantom_run), *FAST])
+
+    assert code == 0
+    result = json.loads((phantom_run / "evaluation.json").read_text())
+    assert set(result["classification"]["models"]) == {"TRTR", "TSTR", "TRTR + synthetic"}
+    assert set(result["distribution"]["per_class"]) == {
+        "no finding",
+        "opacity",
+        "cardiomegaly",
+        "effusion",
+        "nodule",
+    }
+    assert result["images"]["synthetic"] == 40  # the run's synthetic.npz
+    for figure in result["figures"].values():
+        assert (phantom_run / figure).stat().st_size > 0
+    report = (phantom_run / "evaluation.md").read_text()
+    assert "## Summary" in report and "not Inception-FID" in report
+    assert "](evaluation-roc.png)" in report
+    assert "report:" in capsys.readouterr().out
+
+
+def test_samples_per_class_generates_and_charts_tstr_against_n(bright_dark_run, tmp_path):
+    cache = tmp_path / "cache"
+
+    code = main(
+        [
+            "evaluate",
+            str(bright_dark_run),
+            *FAST,
+            "--samples-per-class",
+            "4,12",
+            "--cache-dir",
+            str(cache),
+        ]
+    )
+
+    assert code == 0
+    result = json.loads((bright_dark_run / "evaluation.json").read_text())
+    assert [p["samples_per_class"] for p in result["samples_per_class_curve"]] == [4, 12]
+    assert result["images"]["synthetic"] == 24
+    assert "TSTR 4/class" in result["classification"]["models"]
+    assert (bright_dark_run / result["figures"]["samples_per_class"]).exists()
+    assert len(list(cache.glob("real-resnet18-*.pt"))) == 1
+
+
+def test_a_second_evaluation_reuses_the_real_classifier(bright_dark_run):
+    main(["evaluate", str(bright_dark_run), *FAST])
+
+    main(["evaluate", str(bright_dark_run), *FAST])
+
+    result = json.loads((bright_dark_run / "evaluation.json").read_text())
+    assert result["real_classifier_cache"]["reused"] is True
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--classifier", "vgg11"], "valid choices: densenet121"),
+        (["--samples-per-class", "50,x"], "--samples-per-class"),
+        (["--samples-per-class", "0"], "--samples-per-class"),
+        (["--epochs", "0"], "--epochs"),
+    ],
+)
+def test_bad_options_are_one_line_errors(phantom_run, extra, fragment, capsys):
+    code = main(["evaluate", str(phantom_run), *extra])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("privsynth: error: ") and fragment in err
+    assert "Traceback" not in err
+
+
+def test_a_folder_that_is_not_a_run_is_named(tmp_path, capsys):
+    code = main(["evaluate", str(tmp_path / "nowhere")])
+
+    assert code == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_a_run_without_generator_cannot_generate_samples(phantom_run, capsys):
+    (phantom_run / "generator.pt").unlink()
+
+    code = main(["evaluate", str(phantom_run), "--samples-per-class", "5"])
+
+    assert code == 2
+    assert "generator.pt" in capsys.readouterr().err
