@@ -78,11 +78,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
     )
     result = evaluate_run(Path(args.run_dir), settings)
-    models = result["classification"]["models"]
-    gap = result["classification"]["macro_auc_minus_TRTR"]["TSTR"]["value"]
-    print(
-        f"macro AUC on the real holdout: TSTR {models['TSTR']['macro_auc']['value']:.3f}, "
-        f"TRTR {models['TRTR']['macro_auc']['value']:.3f} (TSTR - TRTR {gap:+.3f})"
-    )
+    macro = {
+        name: result["classification"]["models"][name]["macro_auc"]["value"]
+        for name in ("TSTR", "TRTR")
+    }
+    if None not in macro.values():
+        print(
+            f"macro AUC on the real holdout: TSTR {macro['TSTR']:.3f}, TRTR {macro['TRTR']:.3f} "
+            f"(TSTR - TRTR {macro['TSTR'] - macro['TRTR']:+.3f})"
+        )
     print(f"report: {Path(args.run_dir) / 'evaluation.md'}")
     return 0

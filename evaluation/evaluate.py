@@ -190,7 +190,11 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         run_dir / figure_files["roc"],
     )
     figures.prdc_bars(
-        {**distribution["per_class"], "all": distribution["overall"]},
+        {
+            **distribution["per_class"],
+            "all": distribution["overall"],
+            "real vs real\n(reference)": distribution["real_reference"],
+        },
         run_dir / figure_files["prdc"],
     )
     if len(curve) > 1:
