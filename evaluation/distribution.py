@@ -6,7 +6,8 @@ from evaluation.conditions import condition_groups
 from evaluation.metrics import DISTRIBUTION_METRICS
 
 
-def _all_metrics(real: np.ndarray, synthetic: np.ndarray) -> dict:
+def distribution_metrics(real: np.ndarray, synthetic: np.ndarray) -> dict:
+    """Every registered metric for one pair of feature sets, with both set sizes."""
     values: dict = {"real_images": len(real), "synthetic_images": len(synthetic)}
     for name in DISTRIBUTION_METRICS:
         for key, value in DISTRIBUTION_METRICS.get(name)(real, synthetic).items():
@@ -27,9 +28,11 @@ def distribution_results(
     real_groups = dict(condition_groups(real_labels, class_names, multi_label))
     synthetic_groups = dict(condition_groups(synthetic_labels, class_names, multi_label))
     return {
-        "overall": _all_metrics(real_features, synthetic_features),
+        "overall": distribution_metrics(real_features, synthetic_features),
         "per_class": {
-            name: _all_metrics(real_features[rows], synthetic_features[synthetic_groups[name]])
+            name: distribution_metrics(
+                real_features[rows], synthetic_features[synthetic_groups[name]]
+            )
             for name, rows in real_groups.items()
         },
     }

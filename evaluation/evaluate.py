@@ -17,8 +17,9 @@ from common.errors import UserError
 from common.run_data import RunData, load_run
 from evaluation import figures
 from evaluation.bootstrap import classification_results
+from evaluation.classifiers import Classifier
 from evaluation.conditions import condition_groups
-from evaluation.distribution import distribution_results
+from evaluation.distribution import distribution_metrics, distribution_results
 from evaluation.metrics.label_fidelity import label_fidelity
 from evaluation.real_classifier import real_classifier
 from evaluation.report import write_report
@@ -99,6 +100,94 @@ def _sample_rows(
     ]
 
 
+def _train_classifiers(
+    real_train: ImageSet, synthetic: ImageSet, settings: EvaluationSettings, steps: int
+) -> dict[str, Classifier]:
+    """TSTR, augmentation, and one TSTR per smaller samples-per-class count; same schedule."""
+    training, multi_label = settings.training, synthetic.multi_label
+    sets = {"TSTR": synthetic, "TRTR + synthetic": _concat(real_train, synthetic)}
+    largest = max(settings.samples_per_class, default=0)
+    for count in sorted(set(settings.samples_per_class) - {largest}):
+        sets[f"TSTR {count}/class"] = first_per_class(synthetic, count)
+    return {
+        name: train_classifier(data.images, data.labels, multi_label, training, steps, name)
+        for name, data in sets.items()
+    }
+
+
+def _curve(settings: EvaluationSettings, classification: dict) -> list[dict]:
+    largest = max(settings.samples_per_class, default=0)
+    return [
+        {
+            "samples_per_class": count,
+            "macro_auc": classification["models"][
+                "TSTR" if count == largest else f"TSTR {count}/class"
+            ]["macro_auc"],
+        }
+        for count in sorted(set(settings.samples_per_class))
+    ]
+
+
+def _distribution(
+    holdout: ImageSet,
+    holdout_features: np.ndarray,
+    synthetic: ImageSet,
+    synthetic_features: np.ndarray,
+    reference_features: np.ndarray,
+    classifier: str,
+) -> dict:
+    result = distribution_results(
+        holdout_features,
+        holdout.labels,
+        synthetic_features,
+        synthetic.labels,
+        holdout.class_names,
+        holdout.multi_label,
+    )
+    result["real_reference"] = distribution_metrics(holdout_features, reference_features)
+    result["feature_space"] = FEATURE_SPACE.format(arch=classifier)
+    return result
+
+
+def _write_figures(
+    run_dir: Path,
+    synthetic: ImageSet,
+    holdout: ImageSet,
+    scores: dict[str, np.ndarray],
+    classification: dict,
+    distribution: dict,
+    curve: list[dict],
+) -> dict[str, str]:
+    files = {
+        "samples": "evaluation-samples.png",
+        "roc": "evaluation-roc.png",
+        "prdc": "evaluation-prdc.png",
+    }
+    figures.sample_comparison(_sample_rows(synthetic, holdout), run_dir / files["samples"])
+    figures.roc_curves(
+        holdout.labels,
+        {name: scores[name] for name in ("TRTR", "TSTR", "TRTR + synthetic")},
+        holdout.class_names,
+        run_dir / files["roc"],
+    )
+    figures.prdc_bars(
+        {
+            **distribution["per_class"],
+            "all": distribution["overall"],
+            "real vs real\n(reference)": distribution["real_reference"],
+        },
+        run_dir / files["prdc"],
+    )
+    if len(curve) > 1:
+        files["samples_per_class"] = "evaluation-samples-per-class.png"
+        figures.samples_per_class_curve(
+            curve,
+            classification["models"]["TRTR"]["macro_auc"],
+            run_dir / files["samples_per_class"],
+        )
+    return files
+
+
 def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
     """Evaluate a finished run and write evaluation.json, evaluation.md and figures into it."""
     started = time.perf_counter()
@@ -114,33 +203,19 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
     cache_dir = Path(settings.cache_dir or run_dir.parent / ".cache" / "evaluation")
 
     real_model, cache_path, cached = real_classifier(real_train, training, steps, cache_dir)
-    augmented = _concat(real_train, synthetic)
-    models = {
-        "TSTR": train_classifier(
-            synthetic.images, synthetic.labels, multi_label, training, steps, "TSTR"
-        ),
-        "TRTR + synthetic": train_classifier(
-            augmented.images, augmented.labels, multi_label, training, steps, "TRTR + synthetic"
-        ),
-    }
-    largest = max(settings.samples_per_class, default=0)
-    for count in sorted(set(settings.samples_per_class) - {largest}):
-        subset = first_per_class(synthetic, count)
-        models[f"TSTR {count}/class"] = train_classifier(
-            subset.images, subset.labels, multi_label, training, steps, f"TSTR {count}/class"
-        )
+    models = _train_classifiers(real_train, synthetic, settings, steps)
 
     tqdm.write("scoring the real holdout and computing metrics")
     holdout_scores, holdout_features = scores_and_features(real_model, holdout.images, multi_label)
     synthetic_scores, synthetic_features = scores_and_features(
         real_model, synthetic.images, multi_label
     )
+    # Real images as many as the synthetic ones, for the real-vs-real reference row.
     reference = _subsample(real_train, len(synthetic), training.seed + 1)
     _, reference_features = scores_and_features(real_model, reference.images, multi_label)
     scores = {"TRTR": holdout_scores}
-    scores.update(
-        {name: scores_and_features(m, holdout.images, multi_label)[0] for name, m in models.items()}
-    )
+    for name, model in models.items():
+        scores[name] = scores_and_features(model, holdout.images, multi_label)[0]
     classification = classification_results(
         holdout.labels,
         scores,
@@ -150,60 +225,18 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         settings.bootstrap_resamples,
         training.seed,
     )
-    curve = [
-        {
-            "samples_per_class": count,
-            "macro_auc": classification["models"][
-                "TSTR" if count == largest else f"TSTR {count}/class"
-            ]["macro_auc"],
-        }
-        for count in sorted(set(settings.samples_per_class))
-    ]
-    distribution = distribution_results(
+    curve = _curve(settings, classification)
+    distribution = _distribution(
+        holdout,
         holdout_features,
-        holdout.labels,
+        synthetic,
         synthetic_features,
-        synthetic.labels,
-        class_names,
-        multi_label,
-    )
-    distribution["real_reference"] = distribution_results(
-        holdout_features,
-        holdout.labels,
         reference_features,
-        reference.labels,
-        class_names,
-        multi_label,
-    )["overall"]
-    distribution["feature_space"] = FEATURE_SPACE.format(arch=training.classifier)
-
-    figure_files = {
-        "samples": "evaluation-samples.png",
-        "roc": "evaluation-roc.png",
-        "prdc": "evaluation-prdc.png",
-    }
-    figures.sample_comparison(_sample_rows(synthetic, holdout), run_dir / figure_files["samples"])
-    figures.roc_curves(
-        holdout.labels,
-        {name: scores[name] for name in ("TRTR", "TSTR", "TRTR + synthetic")},
-        class_names,
-        run_dir / figure_files["roc"],
+        training.classifier,
     )
-    figures.prdc_bars(
-        {
-            **distribution["per_class"],
-            "all": distribution["overall"],
-            "real vs real\n(reference)": distribution["real_reference"],
-        },
-        run_dir / figure_files["prdc"],
+    figure_files = _write_figures(
+        run_dir, synthetic, holdout, scores, classification, distribution, curve
     )
-    if len(curve) > 1:
-        figure_files["samples_per_class"] = "evaluation-samples-per-class.png"
-        figures.samples_per_class_curve(
-            curve,
-            classification["models"]["TRTR"]["macro_auc"],
-            run_dir / figure_files["samples_per_class"],
-        )
 
     result = {
         "run_dir": str(run_dir),

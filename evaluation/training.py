@@ -102,8 +102,6 @@ def scores_and_features(
         logits = model.head(h)
         scores.append(torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=1))
         features.append(h)
-    if not scores:
-        return np.zeros((0, model.head.out_features)), np.zeros((0, model.feature_dim))
     return torch.cat(scores).numpy(), torch.cat(features).numpy()
 
 
