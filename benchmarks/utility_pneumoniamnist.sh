@@ -6,7 +6,7 @@
 # usage: benchmarks/utility_pneumoniamnist.sh PATH/TO/pneumoniamnist.npz [SAMPLES_PER_CLASS]
 set -euo pipefail
 npz=${1:?path to pneumoniamnist.npz}
-samples=${2:-100,500,2000}
+samples=${2:-100,1000}
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 for epsilon in 10 inf; do

@@ -30,8 +30,7 @@ def sample_comparison(rows: list[tuple[str, np.ndarray, np.ndarray]], path: Path
         squeeze=False,
     )
     for r, (name, synthetic, real) in enumerate(rows):
-        cells = [*synthetic[:columns], *[None] * (columns - len(synthetic[:columns]))]
-        cells += [None, *real[:columns]]
+        cells = [*synthetic, *[None] * (columns - len(synthetic)), None, *real]
         for c, ax in enumerate(axes[r]):
             ax.set_xticks([])
             ax.set_yticks([])

@@ -74,7 +74,7 @@ def train_classifier(
         bar = tqdm(range(steps_per_epoch), desc=f"{name} epoch {epoch + 1}/{settings.epochs}")
         for _ in bar:
             # Walk through shuffled passes of the training set; a small set is cycled.
-            if len(order) < settings.batch_size:
+            while len(order) < settings.batch_size:
                 order = np.concatenate([order, rng.permutation(len(images))])
             batch, order = order[: settings.batch_size], order[settings.batch_size :]
             loss = loss_fn(model(inputs[batch]), targets[batch])
