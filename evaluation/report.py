@@ -108,7 +108,9 @@ def _utility(result: dict) -> list[str]:
         f"same {settings['training_steps']} steps (batch {settings['batch_size']}); the last "
         "weights are used, nothing is selected on the test set. AUC is "
         f"{auc_kind}; accuracy is {accuracy_kind}. Values are 95% bootstrap intervals over "
-        f"{settings['bootstrap_resamples']} resamples of the test set.",
+        f"{settings['bootstrap_resamples']} resamples of the test set. Accuracy also depends "
+        "on how the training set's classes are balanced (synthetic sets have the same number "
+        "per class, real ones rarely do); AUC does not.",
         "",
         "| trained on | " + " | ".join(f"AUC {n}" for n in names) + " | macro AUC | accuracy "
         "| macro AUC − TRTR |",
