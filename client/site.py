@@ -1,8 +1,9 @@
-"""One site's round: budget check, ledger entry, local DP-GAN training. No Flower here."""
+"""One site's round: policy checks, ledger entry, local DP-GAN training. No Flower here."""
 
+import hashlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,21 @@ class RoundRefused(Exception):
 
 @dataclass(frozen=True)
 class SitePolicy:
-    """What the site itself allows, whatever the server asks."""
+    """What the site itself allows, whatever the server asks.
+
+    max_grad_norm: the only clip the site accepts; None = the federation's.
+    share_discriminator: whether discriminator weights may leave the site; if not, the site
+        replies with the generator only and keeps training its own discriminator.
+    min_noise_multiplier: the least noise the site trains with.
+    """
 
     name: str
     budget: SiteBudget
     unit: str
-    max_grad_norm: float
     accountant: str
+    share_discriminator: bool
+    max_grad_norm: float | None = None
+    min_noise_multiplier: float = 0.0
 
     @property
     def max_epsilon(self) -> float:
@@ -47,35 +56,69 @@ class SitePolicy:
 
 @dataclass
 class Site:
+    """ledger_path: the privacy ledger of this site's dataset (outlives runs).
+    run_state_dir: this run's private state (discriminator, optimizers, last reply)."""
+
     policy: SitePolicy
     data: ImageSet
-    state_dir: Path
-
-    @property
-    def ledger_path(self) -> Path:
-        return self.state_dir / "ledger.json"
+    ledger_path: Path
+    run_state_dir: Path
 
     @property
     def state_path(self) -> Path:
-        return self.state_dir / "training-state.pt"
+        return self.run_state_dir / "training-state.pt"
+
+    @property
+    def reply_path(self) -> Path:
+        return self.run_state_dir / "last-reply.pt"
 
     def unit_keys(self) -> np.ndarray:
         if self.policy.unit == "patient":
             return self.data.patient_keys()
         return np.arange(len(self.data)).astype(str)
 
-    def open_ledger(self, config: Config, planned_steps: int) -> PrivacyLedger:
-        """The site's ledger, calibrated on first use for the planned number of steps."""
+    def open_ledger(self, config: Config, planned_steps: int, round_number: int = 0):
+        """The site's ledger, calibrated on first use for the planned number of steps.
+
+        The noise multiplier is the server's fixed one if the config sets it, else calibrated
+        from the site's budget; below the site's minimum it is refused, and once the ledger
+        exists, a request for a different one is refused.
+        """
         budget = self.policy.budget
         ledger = PrivacyLedger.open(self.ledger_path, budget.delta, self.policy.accountant)
-        if not ledger.calibrated:
-            units = len(np.unique(self.unit_keys()))
-            sample_rate = min(1.0, config.training.batch_size / units)
+        requested = config.privacy.noise_multiplier
+        refuse = f"site {self.policy.name} refuses round {round_number}"
+        if ledger.calibrated:
+            if requested is not None and not math.isclose(requested, ledger.noise_multiplier):
+                raise RoundRefused(
+                    f"{refuse}: it asks noise multiplier {requested:g} but this site's ledger "
+                    f"for its data trains with {ledger.noise_multiplier:.4f}"
+                )
+            return ledger
+        units = len(np.unique(self.unit_keys()))
+        sample_rate = min(1.0, config.training.batch_size / units)
+        sigma = requested
+        if sigma is None:
             sigma = calibrate_noise_multiplier(
                 budget.target_epsilon, budget.delta, sample_rate, planned_steps, ledger.accountant
             )
-            ledger.calibrate(sigma, sample_rate)
+        if sigma < self.policy.min_noise_multiplier:
+            raise RoundRefused(
+                f"{refuse}: noise multiplier {sigma:.4f} is below the site's minimum "
+                f"{self.policy.min_noise_multiplier:g} (privacy.min_noise_multiplier)"
+            )
+        ledger.calibrate(sigma, sample_rate)
         return ledger
+
+    def check_policy(self, config: Config, request: RoundRequest) -> None:
+        """Refuse what the site's own policy does not allow, before anything is trained."""
+        refuse = f"site {self.policy.name} refuses round {request.round}"
+        own = self.policy.max_grad_norm
+        if own is not None and not math.isclose(config.privacy.max_grad_norm, own):
+            raise RoundRefused(
+                f"{refuse}: it asks clip (max_grad_norm) {config.privacy.max_grad_norm:g}, but "
+                f"this site's policy clips at {own:g}"
+            )
 
     def check_request(
         self,
@@ -130,7 +173,12 @@ class Site:
         """
         started = time.perf_counter()
         self.check_request(config, request, generator, discriminator)
-        ledger = self.open_ledger(config, request.planned_steps)
+        self.check_policy(config, request)
+        request_key = _request_key(request, generator, discriminator)
+        cached = self.cached_reply(request_key)
+        if cached is not None:
+            return cached
+        ledger = self.open_ledger(config, request.planned_steps, request.round)
         spent = ledger.epsilon()
         after = ledger.epsilon_after(request.local_steps)
         if after > self.policy.max_epsilon + EPSILON_SLACK:
@@ -148,14 +196,16 @@ class Site:
             self.unit_keys(),
             config.model,
             config.training,
-            DPSettings(ledger.noise_multiplier, self.policy.max_grad_norm, ledger.sample_rate),
+            DPSettings(ledger.noise_multiplier, config.privacy.max_grad_norm, ledger.sample_rate),
             device,
         )
         local = torch.load(self.state_path, weights_only=True) if self.state_path.exists() else {}
+        # A site that keeps its discriminator trains its own, not the federation's average.
+        shares = request.share_discriminator and self.policy.share_discriminator
         trainer.load(
             generator=generator,
             discriminator=discriminator
-            if discriminator is not None
+            if discriminator is not None and shares
             else local.get("discriminator"),
             optimizers=local.get("optimizers"),
         )
@@ -186,11 +236,40 @@ class Site:
             "seconds": time.perf_counter() - started,
             **losses,
         }
-        return RoundResult(
+        result = RoundResult(
             generator=_cpu(trainer.generator.state_dict()),
-            discriminator=discriminator_state if request.share_discriminator else None,
+            discriminator=discriminator_state if shares else None,
             metrics=metrics,
         )
+        atomic.torch_save({"request": request_key, "result": asdict(result)}, self.reply_path)
+        return result
+
+    def cached_reply(self, request_key: str) -> RoundResult | None:
+        """The reply to this exact request if the site already trained it.
+
+        A server that restarts mid-round sends the same round with the same weights again;
+        sending the same DP output twice costs no privacy, training again would. A request
+        that differs in anything (round, steps, weights) is trained and recorded anew.
+        """
+        if not self.reply_path.exists():
+            return None
+        saved = torch.load(self.reply_path, weights_only=True)
+        if saved["request"] != request_key:
+            return None
+        return RoundResult(**saved["result"])
+
+
+def _request_key(
+    request: RoundRequest,
+    generator: dict[str, torch.Tensor],
+    discriminator: dict[str, torch.Tensor] | None,
+) -> str:
+    digest = hashlib.sha256(repr(asdict(request)).encode())
+    for state in (generator, discriminator or {}):
+        for key in sorted(state):
+            digest.update(key.encode())
+            digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

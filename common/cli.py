@@ -36,7 +36,7 @@ def _print_plan(config: Config) -> None:
         units = len(np.unique(keys))
         rate = min(1.0, config.training.batch_size / units)
         budget = config.site_budget(site)
-        sigma = calibrate_noise_multiplier(
+        sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
             budget.target_epsilon, budget.delta, rate, steps, config.privacy.accountant
         )
         eps = (
@@ -90,27 +90,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger_files(site_dir: Path) -> list[Path]:
+    """A simulated site's ledger.json, or a deployed site's one ledger per dataset."""
+    if site_dir.is_file():
+        return [site_dir]
+    found = sorted(site_dir.glob("ledger.json")) + sorted(site_dir.glob("ledgers/*.json"))
+    if not found:
+        raise UserError(
+            f"no privacy ledger in {site_dir} (ledger.json or ledgers/*.json); give a site's "
+            "state directory"
+        )
+    return found
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     from common.privacy.accounting import epsilon_spent
     from common.privacy.ledger import PrivacyLedger
 
-    path = Path(args.site_dir) / "ledger.json"
-    if not path.exists():
-        raise UserError(f"no privacy ledger at {path}; give a site's state directory")
-    raw = PrivacyLedger.read_settings(path)
-    ledger = PrivacyLedger.open(path, raw["delta"], raw["accountant"])
-    print(f"privacy ledger {path} (delta {ledger.delta:g}, accountant {ledger.accountant})")
-    print(f"{'round':>6} {'steps':>7} {'noise':>8} {'rate':>8} {'epsilon':>9}  recorded")
-    history = []
-    for entry in ledger.entries:
-        history.append((entry.noise_multiplier, entry.sample_rate, entry.steps))
-        epsilon = epsilon_spent(history, ledger.delta, ledger.accountant)
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
-        print(
-            f"{entry.round:>6} {entry.steps:>7} {entry.noise_multiplier:>8.4f} "
-            f"{entry.sample_rate:>8.4f} {epsilon:>9.3f}  {when}"
-        )
-    print(f"total: {ledger.steps} steps, epsilon {ledger.epsilon():.3f}")
+    for number, path in enumerate(_ledger_files(Path(args.site_dir))):
+        raw = PrivacyLedger.read_settings(path)
+        ledger = PrivacyLedger.open(path, raw["delta"], raw["accountant"])
+        print(("\n" if number else "") + f"privacy ledger {path}")
+        print(f"(delta {ledger.delta:g}, accountant {ledger.accountant})")
+        print(f"{'round':>6} {'steps':>7} {'noise':>8} {'rate':>8} {'epsilon':>9}  recorded")
+        history = []
+        for entry in ledger.entries:
+            history.append((entry.noise_multiplier, entry.sample_rate, entry.steps))
+            epsilon = epsilon_spent(history, ledger.delta, ledger.accountant)
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
+            print(
+                f"{entry.round:>6} {entry.steps:>7} {entry.noise_multiplier:>8.4f} "
+                f"{entry.sample_rate:>8.4f} {epsilon:>9.3f}  {when}"
+            )
+        print(f"total: {ledger.steps} steps, epsilon {ledger.epsilon():.3f}")
     return 0
 
 
@@ -172,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
     run.set_defaults(handler=cmd_run)
     ledger = commands.add_parser("ledger", help="print a site's privacy spending history")
-    ledger.add_argument("site_dir", help="the site's state directory (holds ledger.json)")
+    ledger.add_argument(
+        "site_dir", help="a site's state directory (ledger.json or ledgers/) or a ledger file"
+    )
     ledger.set_defaults(handler=cmd_ledger)
     certs = commands.add_parser(
         "certs", help="create a CA, the SuperLink's TLS certificate and site keys"

@@ -134,11 +134,16 @@ class SiteBudget:
 
 @dataclass(frozen=True)
 class PrivacyConfig:
-    """DP-SGD settings; target_epsilon .inf trains without privacy (baseline)."""
+    """DP-SGD settings; target_epsilon .inf trains without privacy (baseline).
+
+    noise_multiplier: a fixed sigma for every site instead of one calibrated from each site's
+    budget; a site refuses it if it is below its own policy's minimum.
+    """
 
     target_epsilon: float = 10.0
     delta: float = 1e-5
     max_epsilon: float | None = None
+    noise_multiplier: float | None = None
     max_grad_norm: float = 1.0
     unit: str = "image"
     accountant: str = "rdp"
@@ -146,6 +151,8 @@ class PrivacyConfig:
 
     def __post_init__(self) -> None:
         _check_budget(self.target_epsilon, self.delta, self.max_epsilon)
+        if self.noise_multiplier is not None:
+            _require(self.noise_multiplier > 0, "noise_multiplier", "must be > 0")
         _require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
         _choice(self.unit, "unit", PRIVACY_UNITS)
         _choice(self.accountant, "accountant", ACCOUNTANTS)
@@ -282,7 +289,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         item_type = typing.get_args(tp)[0]
         return tuple(_coerce(item_type, item, f"{key}[{i}]") for i, item in enumerate(value))
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key)
+        return build_dataclass(tp, value, key)
     if tp is Any:
         return value
     if tp is bool:
@@ -302,7 +309,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise UserError(f"{key} must be of type {_type_name(tp)}, got {value!r}")
 
 
-def _build(cls: type, raw: Any, path: str) -> Any:
+def build_dataclass(cls: type, raw: Any, path: str) -> Any:
+    """An instance of frozen dataclass `cls` from a YAML mapping; `path` prefixes error keys."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -353,7 +361,7 @@ def _build_data(raw: dict, path: str) -> DataConfig:
         raise UserError(
             f"unknown config key {path}.options; source options go under {path}.{source}"
         )
-    options = _build(spec.options, raw.pop(source, None), f"{path}.{source}")
+    options = build_dataclass(spec.options, raw.pop(source, None), f"{path}.{source}")
     hints = typing.get_type_hints(DataConfig)
     valid = sorted(set(hints) - {"options"} | {source})
     for key in raw:
@@ -393,7 +401,7 @@ def config_from_dict(raw: dict | None, overrides: list[str] = ()) -> Config:
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(raw, key, value)
-    return _build(Config, raw, "")
+    return build_dataclass(Config, raw, "")
 
 
 def resolve_config_path(name_or_path: str) -> Path:

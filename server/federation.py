@@ -143,9 +143,13 @@ class FederationServer:
             state.generator_ema = weighted_average(
                 [state.generator_ema, state.generator], [decay, 1 - decay]
             )
-            shared = [r.result.discriminator for r in replies if r.result.discriminator]
-            if self.config.federation.share_discriminator and len(shared) == len(replies):
-                state.discriminator = weighted_average(shared, weights)
+            # Sites whose policy keeps their discriminator reply without one.
+            sharing = [i for i, r in enumerate(replies) if r.result.discriminator]
+            if self.config.federation.share_discriminator and sharing:
+                state.discriminator = weighted_average(
+                    [replies[i].result.discriminator for i in sharing],
+                    [weights[i] for i in sharing],
+                )
         for reply in replies:
             metrics = reply.result.metrics
             state.site_epsilon[reply.site] = metrics["epsilon"]

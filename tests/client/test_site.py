@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from client.site import RoundRefused, Site, SitePolicy
-from client.site_config import deployed_site
+from client.site_config import site_from_context
 from common.config import Config, SiteBudget, config_from_dict
 from common.data import ImageSet
 from common.data.federation import clear_memory_cache
@@ -50,15 +50,25 @@ def make_data(n=40, patients=10):
     )
 
 
-def make_site(tmp_path, epsilon=4.0, max_epsilon=None, unit="image"):
+def make_site(tmp_path, epsilon=4.0, max_epsilon=None, unit="image", **policy):
     policy = SitePolicy(
         name="site-x",
         budget=SiteBudget(epsilon, 1e-5, max_epsilon),
         unit=unit,
-        max_grad_norm=1.0,
         accountant="rdp",
+        share_discriminator=policy.pop("share_discriminator", True),
+        **policy,
     )
-    return Site(policy=policy, data=make_data(), state_dir=tmp_path / "site")
+    return Site(
+        policy=policy,
+        data=make_data(),
+        ledger_path=tmp_path / "site" / "ledger.json",
+        run_state_dir=tmp_path / "site",
+    )
+
+
+def deployed_site(config, node_config, node_id=1, run_dir="run-1"):
+    return site_from_context(config, node_config, node_id, run_dir)
 
 
 def generator_state(config: Config = CONFIG):
@@ -151,7 +161,7 @@ def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
 
     assert len(site.data) == 6
     assert site.policy.budget.target_epsilon == 2.5
-    assert site.state_dir == tmp_path / "s"
+    assert site.ledger_path.parent == tmp_path / "s" / "ledgers"
 
 
 def test_deployed_site_decodes_its_data_once_into_its_state_dir(tmp_path):

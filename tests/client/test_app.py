@@ -1,0 +1,85 @@
+"""The ClientApp refuses what is not a well-formed train request, before decoding it."""
+
+import pytest
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.supercore.task_identity import TaskIdentity
+
+from client.app import app
+from client.guard import check_request_message
+from client.site import RoundRefused
+from common.protocol import REFUSED, TrainRequest, encode_request
+from tests.client.test_site import generator_state, request
+
+
+@pytest.fixture(autouse=True)
+def task_identity():
+    """What Flower's runtime sets in the ClientApp's process before a message arrives."""
+    TaskIdentity.run_id, TaskIdentity.node_id, TaskIdentity.task_id = 1, 1, 1
+    yield
+    TaskIdentity.run_id = TaskIdentity.node_id = TaskIdentity.task_id = None
+
+
+def train_message(content: RecordDict, message_type: str = MessageType.TRAIN) -> Message:
+    return Message(content=content, dst_node_id=1, message_type=message_type)
+
+
+def valid_content() -> RecordDict:
+    return encode_request(TrainRequest(request(1), "{}", "run", generator_state(), None))
+
+
+def context(node_config: dict) -> Context:
+    return Context(run_id=1, node_id=1, node_config=node_config, state=RecordDict(), run_config={})
+
+
+def test_a_well_formed_request_passes():
+    check_request_message(train_message(valid_content()), "site-x", 1e6)
+
+
+def test_an_oversized_request_is_refused_unread():
+    content = valid_content()
+
+    with pytest.raises(RoundRefused, match="above the site's limit of 0.0 MB"):
+        check_request_message(train_message(content), "site-x", 1000)
+
+
+@pytest.mark.parametrize(
+    "tamper, fragment",
+    [
+        (lambda c: c.__setitem__("payload", ConfigRecord({"x": 1})), "unexpected record"),
+        (lambda c: c.__delitem__("generator"), "no 'generator' record"),
+        (lambda c: c["request"].__setitem__("round", "one"), "'round' missing or not int"),
+        (lambda c: c["request"].__setitem__("exec", "rm -rf"), "unknown field 'exec'"),
+        (lambda c: c.__setitem__("generator", ConfigRecord({"a": 1})), "unexpected record"),
+    ],
+)
+def test_malformed_requests_are_refused(tamper, fragment):
+    content = valid_content()
+    tamper(content)
+
+    with pytest.raises(RoundRefused, match=fragment):
+        check_request_message(train_message(content), "site-x", 1e9)
+
+
+def test_the_app_replies_to_a_malformed_request_with_a_refusal(tmp_path):
+    content = valid_content()
+    content["extra"] = ArrayRecord(generator_state())
+    node_config = {"data-path": str(tmp_path / "x.npz"), "site-name": "site-x"}
+
+    reply = app(train_message(content), context(node_config))
+
+    assert reply.has_error()
+    assert reply.error.code == REFUSED
+    assert "site-x refuses the request: malformed request" in reply.error.reason
+
+
+@pytest.mark.parametrize("message_type", [MessageType.QUERY, MessageType.EVALUATE])
+def test_other_message_types_are_refused(message_type):
+    reply = app(train_message(RecordDict(), message_type), context({}))
+
+    assert reply.error.code == REFUSED
+    assert "answers only train requests" in reply.error.reason
+
+
+def test_an_unknown_train_action_is_an_error_flower_returns():
+    with pytest.raises(ValueError, match="No train function registered with name 'dump'"):
+        app(train_message(RecordDict(), "train.dump"), context({}))

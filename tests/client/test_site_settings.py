@@ -1,0 +1,91 @@
+"""site.yaml and --node-config keys: the hospital's own settings, with clear errors."""
+
+import pytest
+
+from client.site_settings import load_site_settings, site_data_section
+from common.errors import UserError
+
+SITE_YAML = """
+name: st-elsewhere
+state_dir: /var/lib/privsynth
+data:
+  path: /data/cxr.npz
+  format: medmnist
+  options: {class_names: [normal, pneumonia]}
+privacy:
+  target_epsilon: 3
+  max_epsilon: 5
+  delta: 1.0e-6
+  unit: patient
+  max_grad_norm: 0.5
+  min_noise_multiplier: 0.8
+outputs:
+  discriminator: true
+"""
+
+
+def test_site_yaml_is_parsed_and_node_config_keys_win(tmp_path):
+    (tmp_path / "site.yaml").write_text(SITE_YAML)
+
+    settings = load_site_settings(
+        {"site-config": str(tmp_path / "site.yaml"), "max-epsilon": "8", "site-name": "ward-9"}
+    )
+
+    assert settings.name == "ward-9"
+    assert settings.privacy.max_epsilon == 8.0
+    assert settings.privacy.target_epsilon == 3.0
+    assert settings.privacy.min_noise_multiplier == 0.8
+    assert settings.outputs.discriminator is True
+    assert settings.data.options == {"class_names": ["normal", "pneumonia"]}
+
+
+def test_the_ledger_key_follows_the_data_path_unless_named():
+    same = load_site_settings({"data-path": "/data/a/cxr.npz"})
+    again = load_site_settings({"data-path": "/data/a/cxr.npz", "target-epsilon": 1})
+    moved = load_site_settings({"data-path": "/data/b/cxr.npz"})
+
+    assert same.ledger_key == again.ledger_key
+    assert same.ledger_key.startswith("cxr.npz-")
+    assert moved.ledger_key != same.ledger_key
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("data: {path: x.npz}\nprivacy: {max_epsilon: -1}", "privacy.max_epsilon must be > 0"),
+        ("data: {path: x.npz}\nprivacy: {epsilon: 1}", "unknown config key privacy.epsilon"),
+        ("data: {path: x.npz, format: jpeg}", "data.format must be one of"),
+        ("data: {path: x.npz}\nprivacy: {unit: person}", "privacy.unit must be one of"),
+        ("privacy: {max_epsilon: 1}", "data path is not set"),
+        (
+            "data: {path: x.npz}\nprivacy: {target_epsilon: 5, max_epsilon: 2}",
+            "max_epsilon must be >= target_epsilon",
+        ),
+    ],
+)
+def test_mistakes_in_site_yaml_name_the_file_and_key(tmp_path, text, fragment):
+    (tmp_path / "site.yaml").write_text(text)
+
+    with pytest.raises(UserError, match=fragment) as error:
+        load_site_settings({"site-config": str(tmp_path / "site.yaml")})
+
+    assert str(tmp_path / "site.yaml") in str(error.value)
+
+
+def test_unknown_node_config_keys_list_the_valid_ones():
+    with pytest.raises(UserError, match="unknown node config key data-dir; valid keys: site-"):
+        load_site_settings({"data-dir": "/x"})
+
+
+def test_a_missing_site_yaml_is_named():
+    with pytest.raises(UserError, match="/no/site.yaml does not exist"):
+        load_site_settings({"site-config": "/no/site.yaml"})
+
+
+def test_the_site_data_replaces_the_federations_source_and_path():
+    settings = load_site_settings({"data-path": "/h/scans", "data-format": "folder"})
+    federation = {"source": "medmnist", "resolution": 28, "medmnist": {"path": "server.npz"}}
+
+    section = site_data_section(settings, federation)
+
+    assert section == {"source": "folder", "resolution": 28, "folder": {"path": "/h/scans"}}

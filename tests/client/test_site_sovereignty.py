@@ -1,0 +1,120 @@
+"""A site's own rules hold whatever the server asks: budget across runs, clip, noise, outputs."""
+
+import pytest
+import torch
+
+from client.site import RoundRefused
+from common.config import config_from_dict, config_to_dict
+from common.privacy.accounting import epsilon_spent
+from tests.client.test_site import (
+    CONFIG,
+    SERVER_CONFIG,
+    deployed_site,
+    generator_state,
+    make_site,
+    request,
+    run,
+    write_site_npz,
+)
+
+SMALL_SERVER_CONFIG = config_from_dict(
+    {**config_to_dict(SERVER_CONFIG), "model": config_to_dict(CONFIG)["model"]}
+)
+
+
+def test_a_new_run_continues_the_ledger_of_the_same_dataset(tmp_path):
+    path = write_site_npz(tmp_path / "site.npz")
+    node_config = {"data-path": str(path), "state-dir": str(tmp_path / "s"), "max-epsilon": 10}
+    first_run = deployed_site(SMALL_SERVER_CONFIG, node_config, run_dir="run-1")
+    first_run.run_round(
+        SMALL_SERVER_CONFIG, request(1), generator_state(), None, torch.device("cpu")
+    )
+
+    second_run = deployed_site(SMALL_SERVER_CONFIG, node_config, run_dir="run-2")
+    result = second_run.run_round(
+        SMALL_SERVER_CONFIG, request(1), generator_state(), None, torch.device("cpu")
+    )
+
+    assert second_run.ledger_path == first_run.ledger_path
+    assert second_run.run_state_dir != first_run.run_state_dir
+    assert result.metrics["steps"] == 10
+
+
+def test_a_server_repeating_a_round_number_still_pays_for_every_round(tmp_path):
+    site = make_site(tmp_path, epsilon=4.0)
+    first = run(site, 1)
+    other_weights = {key: value + 0.01 for key, value in generator_state().items()}
+
+    second = site.run_round(CONFIG, request(1), other_weights, None, torch.device("cpu"))
+
+    sigma, rate = first.metrics["noise_multiplier"], first.metrics["sample_rate"]
+    assert second.metrics["steps"] == 10
+    assert second.metrics["epsilon"] == pytest.approx(
+        epsilon_spent([(sigma, rate, 10)], 1e-5, "rdp")
+    )
+
+
+def test_the_same_request_again_gets_the_same_reply_at_no_privacy_cost(tmp_path):
+    site = make_site(tmp_path)
+    weights = generator_state()
+    first = site.run_round(CONFIG, request(1), weights, None, torch.device("cpu"))
+
+    again = site.run_round(CONFIG, request(1), weights, None, torch.device("cpu"))
+
+    assert site.open_ledger(CONFIG, 10).steps == 5
+    assert again.metrics == first.metrics
+    assert all(torch.equal(again.generator[k], v) for k, v in first.generator.items())
+
+
+def test_a_clip_other_than_the_sites_is_refused(tmp_path):
+    site = make_site(tmp_path, max_grad_norm=1.0)
+    asks_larger_clip = config_from_dict(
+        {**config_to_dict(CONFIG), "privacy": {"max_grad_norm": 5.0}}
+    )
+
+    with pytest.raises(RoundRefused, match="clip"):
+        site.run_round(asks_larger_clip, request(1), generator_state(), None, torch.device("cpu"))
+
+    assert not site.ledger_path.exists()
+
+
+def test_noise_below_the_sites_minimum_is_refused(tmp_path):
+    site = make_site(tmp_path, min_noise_multiplier=2.0)
+    asks_little_noise = config_from_dict(
+        {**config_to_dict(CONFIG), "privacy": {"noise_multiplier": 0.5}}
+    )
+
+    with pytest.raises(RoundRefused, match="below the site's minimum"):
+        site.run_round(asks_little_noise, request(1), generator_state(), None, torch.device("cpu"))
+
+
+def test_once_calibrated_a_request_for_other_noise_is_refused(tmp_path):
+    site = make_site(tmp_path)
+    run(site, 1)
+    asks_other_noise = config_from_dict(
+        {**config_to_dict(CONFIG), "privacy": {"noise_multiplier": 0.3}}
+    )
+
+    with pytest.raises(RoundRefused, match="noise multiplier 0.3"):
+        site.run_round(asks_other_noise, request(2), generator_state(), None, torch.device("cpu"))
+
+
+def test_a_fixed_noise_multiplier_is_used_and_accounted(tmp_path):
+    site = make_site(tmp_path, epsilon=50.0)
+    fixed = config_from_dict({**config_to_dict(CONFIG), "privacy": {"noise_multiplier": 1.5}})
+
+    result = site.run_round(fixed, request(1), generator_state(), None, torch.device("cpu"))
+
+    assert result.metrics["noise_multiplier"] == 1.5
+    assert result.metrics["epsilon"] == pytest.approx(
+        epsilon_spent([(1.5, 8 / 40, 5)], 1e-5, "rdp")
+    )
+
+
+def test_a_site_that_keeps_its_discriminator_replies_with_the_generator_only(tmp_path):
+    site = make_site(tmp_path, share_discriminator=False)
+
+    result = run(site, 1)
+
+    assert result.discriminator is None
+    assert result.generator
