@@ -13,26 +13,54 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _ci(estimate: dict) -> str:
+def _ci(estimate: dict, signed: bool = False) -> str:
     if estimate["value"] is None:
         return "n/a"
+    form = "+.3f" if signed else ".3f"
     low, high = estimate["ci95"]
-    return f"{estimate['value']:.3f} ({low:.3f} to {high:.3f})"
+    return f"{estimate['value']:{form}} ({low:{form}} to {high:{form}})"
 
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
-def _coverage_reading(recall: float | None, coverage: float | None) -> str:
-    if recall is None or coverage is None:
+def _realism_reading(precision: float | None) -> str:
+    if precision is None:
+        return "too few images to judge realism"
+    if precision >= 0.8:
+        return "most synthetic images look like real ones to this network"
+    if precision >= 0.5:
+        return "many synthetic images look like real ones to this network, some do not"
+    return (
+        "most synthetic images lie outside the neighbourhoods of real images (they look unlike "
+        "real images to this network)"
+    )
+
+
+def _diversity_reading(coverage: float | None) -> str:
+    # Coverage rather than recall: recall is inflated by synthetic outliers (Naeem et al.).
+    if coverage is None:
         return "too few images to judge diversity"
-    worst = min(recall, coverage)
-    if worst >= 0.8:
-        return "the synthetic images cover the real distribution well (no sign of mode collapse)"
-    if worst >= 0.5:
-        return "the synthetic images cover part of the real distribution (some modes missing)"
-    return "large parts of the real distribution are never generated (mode collapse)"
+    if coverage >= 0.8:
+        return "they cover the variety of real images well (no sign of mode collapse)"
+    if coverage >= 0.5:
+        return "part of the variety of real images has no synthetic look-alike"
+    return (
+        "most real images have no synthetic look-alike: mode collapse, or synthetic images "
+        "too unrealistic to come near any real one (see precision)"
+    )
+
+
+def _range_reading(model: dict) -> str:
+    defined = {name: v["value"] for name, v in model["auc"].items() if v["value"] is not None}
+    if len(defined) < 2:
+        return ""
+    low, high = min(defined, key=defined.get), max(defined, key=defined.get)
+    return (
+        f" Per class, TSTR AUC ranges from {defined[low]:.3f} ({low}) to {defined[high]:.3f} "
+        f"({high})."
+    )
 
 
 def _privacy(result: dict) -> str:
@@ -61,25 +89,27 @@ def _summary(result: dict) -> list[str]:
         f"- **Utility.** A {arch} trained only on synthetic images (TSTR) reaches macro AUC "
         f"{_ci(models['TSTR']['macro_auc'])} on {images['real_holdout']} real held-out images "
         f"the generator never saw; the same classifier trained on real images (TRTR) reaches "
-        f"{_ci(models['TRTR']['macro_auc'])}. Difference TSTR − TRTR: {_ci(gap)}, "
+        f"{_ci(models['TRTR']['macro_auc'])}. Difference TSTR − TRTR: {_ci(gap, signed=True)}, "
         + (
             f"within the project's target of {UTILITY_TARGET}."
             if within
             else f"short of the project's target (within {UTILITY_TARGET})."
-        ),
+        )
+        + _range_reading(models["TSTR"]),
         f"- **Augmentation.** Training on real plus synthetic images changes macro AUC by "
-        f"{_ci(gaps['TRTR + synthetic'])} against real images alone.",
+        f"{_ci(gaps['TRTR + synthetic'], signed=True)} against real images alone.",
         f"- **Label fidelity.** The real-trained classifier assigns "
         f"{_percent(fidelity['synthetic']['overall'])} of the synthetic images to the class they "
         f"were generated for (on real held-out images: "
         f"{_percent(fidelity['real_holdout']['overall'])}).",
-        f"- **Realism and diversity.** Precision {_num(overall['precision'], 2)} and density "
-        f"{_num(overall['density'], 2)} (realism), recall {_num(overall['recall'], 2)} and "
-        f"coverage {_num(overall['coverage'], 2)} (diversity): "
-        f"{_coverage_reading(overall['recall'], overall['coverage'])}. Fréchet distance "
-        f"{_num(overall['frechet_distance'], 1)}, against {_num(reference['frechet_distance'], 1)} "
-        "between two sets of real images (lower is closer; the project's own feature space, "
-        "not Inception-FID).",
+        f"- **Realism and diversity.** Precision {_num(overall['precision'], 2)}: "
+        f"{_realism_reading(overall['precision'])}. Coverage {_num(overall['coverage'], 2)} "
+        f"(recall {_num(overall['recall'], 2)}): {_diversity_reading(overall['coverage'])}. "
+        f"Fréchet distance {_num(overall['frechet_distance'], 1)} (lower is closer; in the "
+        "project's own feature space, not Inception-FID). For reference, two sets of real "
+        f"images score precision {_num(reference['precision'], 2)}, coverage "
+        f"{_num(reference['coverage'], 2)} and Fréchet distance "
+        f"{_num(reference['frechet_distance'], 1)}.",
         "",
     ]
 
@@ -119,7 +149,7 @@ def _utility(result: dict) -> list[str]:
     for model, values in models.items():
         row = [model, *(_ci(values["auc"][n]) for n in names)]
         row += [_ci(values["macro_auc"]), _ci(values["accuracy"])]
-        row.append(_ci(gaps[model]) if model in gaps else "")
+        row.append(_ci(gaps[model], signed=True) if model in gaps else "")
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", f"![ROC curves, TSTR vs TRTR]({result['figures']['roc']})", ""]
     curve = result["samples_per_class_curve"]
