@@ -168,6 +168,24 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from common.data.medmnist import write_medmnist
+    from common.data.phantom import PhantomOptions, generate_phantom
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UserError(f"{out}: give a path ending in .npz")
+    data = generate_phantom(
+        PhantomOptions(
+            num_patients=args.patients, images_per_patient=args.images_per_patient, seed=args.seed
+        ),
+        args.resolution,
+    )
+    write_medmnist(data, out)
+    print(f"{out}: {len(data)} phantom chest X-rays of {args.patients} patients")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="privsynth",
@@ -201,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     certs.add_argument("--sites", type=int, default=3, help="number of sites without --site")
     certs.add_argument("--days", type=int, default=365, help="validity in days")
     certs.set_defaults(handler=cmd_certs)
+    phantom = commands.add_parser(
+        "phantom", help="write phantom chest X-rays as a site's .npz (to try a deployment)"
+    )
+    phantom.add_argument("out", help="the .npz file to write (MedMNIST layout)")
+    phantom.add_argument("--patients", type=int, default=100)
+    phantom.add_argument("--images-per-patient", type=int, default=4)
+    phantom.add_argument("--seed", type=int, default=0, help="different per site")
+    phantom.add_argument("--resolution", type=int, default=32, choices=(28, 32, 64, 128))
+    phantom.set_defaults(handler=cmd_phantom)
     attack = commands.add_parser(
         "attack", help="run the privacy attack suite on a finished run; writes attacks.md"
     )

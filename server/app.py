@@ -16,9 +16,9 @@ log = logging.getLogger("privsynth.server")
 NODE_WAIT_S = 120.0
 
 
-def wait_for_sites(grid: Grid, federation: FederationConfig) -> list[int]:
-    """All expected sites, or at least min_sites after NODE_WAIT_S seconds."""
-    deadline = time.monotonic() + NODE_WAIT_S
+def wait_for_sites(grid: Grid, federation: FederationConfig, patience_s: float) -> list[int]:
+    """All expected sites, or at least min_sites once `patience_s` seconds have passed."""
+    deadline = time.monotonic() + patience_s
     while True:
         nodes = sorted(grid.get_node_ids())
         if len(nodes) >= federation.num_sites:
@@ -28,31 +28,45 @@ def wait_for_sites(grid: Grid, federation: FederationConfig) -> list[int]:
         if time.monotonic() > deadline + NODE_WAIT_S:
             raise UserError(
                 f"only {len(nodes)} of {federation.num_sites} sites connected within "
-                f"{2 * NODE_WAIT_S:.0f}s (federation.min_sites={federation.min_sites})"
+                f"{patience_s + NODE_WAIT_S:.0f}s (federation.min_sites={federation.min_sites})"
             )
         time.sleep(1.0)
 
 
-def exchange(
-    grid: Grid, federation: FederationConfig, request: TrainRequest, skip: set[int]
-) -> tuple[list, list[SiteFailure]]:
-    nodes = [node for node in wait_for_sites(grid, federation) if node not in skip]
-    messages = [
-        Message(content=encode_request(request), dst_node_id=node, message_type=MessageType.TRAIN)
-        for node in nodes
-    ]
-    replies, failures, answered = [], [], set()
-    for reply in grid.send_and_receive(messages, timeout=federation.round_timeout_s):
-        node = reply.metadata.src_node_id
-        answered.add(node)
-        if reply.has_error():
-            error = reply.error
-            failures.append(SiteFailure(node, str(error.reason), error.code == REFUSED))
-        else:
-            replies.append(decode_reply(reply))
-    for node in set(nodes) - answered:
-        failures.append(SiteFailure(node, "no reply within federation.round_timeout_s", False))
-    return replies, failures
+class SiteExchange:
+    """Sends a round's request to the connected sites and sorts replies from failures.
+
+    Before the first round it waits up to NODE_WAIT_S for every site; later a lost site
+    does not hold up the others when at least min_sites are connected.
+    """
+
+    def __init__(self, grid: Grid, federation: FederationConfig) -> None:
+        self.grid = grid
+        self.federation = federation
+        self.patience_s = NODE_WAIT_S
+
+    def __call__(self, request: TrainRequest, skip: set[int]) -> tuple[list, list[SiteFailure]]:
+        connected = wait_for_sites(self.grid, self.federation, self.patience_s)
+        self.patience_s = 0.0
+        nodes = [node for node in connected if node not in skip]
+        messages = [
+            Message(
+                content=encode_request(request), dst_node_id=node, message_type=MessageType.TRAIN
+            )
+            for node in nodes
+        ]
+        replies, failures, answered = [], [], set()
+        for reply in self.grid.send_and_receive(messages, timeout=self.federation.round_timeout_s):
+            node = reply.metadata.src_node_id
+            answered.add(node)
+            if reply.has_error():
+                error = reply.error
+                failures.append(SiteFailure(node, str(error.reason), error.code == REFUSED))
+            else:
+                replies.append(decode_reply(reply))
+        for node in set(nodes) - answered:
+            failures.append(SiteFailure(node, "no reply within federation.round_timeout_s", False))
+        return replies, failures
 
 
 def build_server_app(settings: dict | None = None) -> ServerApp:
@@ -73,12 +87,7 @@ def build_server_app(settings: dict | None = None) -> ServerApp:
             )
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = Path(run_dir_text or Path(config.output.dir) / f"{config.name}-{stamp}")
-            run_federation(
-                config,
-                run_dir,
-                resume,
-                lambda request, skip: exchange(grid, config.federation, request, skip),
-            )
+            run_federation(config, run_dir, resume, SiteExchange(grid, config.federation))
         except UserError as error:
             log.error("%s", error)
             raise

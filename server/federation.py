@@ -78,6 +78,7 @@ class FederationServer:
         self.planned_steps = config.federation.rounds * config.federation.local_steps
         if resume:
             self.state = self._load_checkpoint()
+            self._drop_stats_after(self.state.round)
         else:
             self.state = self._fresh_state()
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +112,12 @@ class FederationServer:
         if not path.exists():
             raise UserError(f"cannot resume: {path} does not exist; start a new run instead")
         return ServerState(**torch.load(path, weights_only=True))
+
+    def _drop_stats_after(self, last_round: int) -> None:
+        """A kill between the stats line and the checkpoint leaves a round that will be
+        run again; keep the log to the checkpointed rounds."""
+        rows = [row for row in read_stats(self.run_dir) if row["round"] <= last_round]
+        atomic.write_text(self.run_dir / STATS, "".join(json.dumps(r) + "\n" for r in rows))
 
     def save_checkpoint(self) -> None:
         atomic.torch_save(vars(self.state), self.run_dir / CHECKPOINT)

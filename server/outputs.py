@@ -121,10 +121,17 @@ def export_synthetic(
 
 
 def read_stats(run_dir: Path) -> list[dict]:
+    """The per-round log; a last line torn by a kill mid-write is skipped."""
     path = run_dir / "stats.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in lines[:-1]]
+    try:
+        rows += [json.loads(line) for line in lines[-1:]]
+    except json.JSONDecodeError:
+        pass
+    return rows
 
 
 def plot_training(stats: list[dict], path: Path) -> None:

@@ -186,6 +186,18 @@ def _patient_ids(
     return np.concatenate([arrays[key].astype(str) for key in keys])
 
 
+def write_medmnist(data: ImageSet, path: Path) -> None:
+    """`data` as the train split of a MedMNIST-layout .npz (with patient IDs if it has them),
+    readable by this source."""
+    arrays = {"train_images": data.images, "train_labels": data.labels.astype(np.uint8)}
+    if not data.multi_label:
+        arrays["train_labels"] = data.labels.argmax(axis=1)[:, None].astype(np.uint8)
+    if data.patient_ids is not None:
+        arrays["train_patient_ids"] = data.patient_ids
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+
+
 def has_patient_ids(options: MedmnistOptions) -> bool:
     """Unknown without reading the file (only our own exports have patient IDs): say no."""
     del options

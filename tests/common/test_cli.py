@@ -73,3 +73,19 @@ def test_ledger_prints_a_sites_spending_history(tmp_path, capsys):
 def test_ledger_of_a_folder_without_one_is_a_clear_error(tmp_path, capsys):
     assert main(["ledger", str(tmp_path)]) == 2
     assert "no privacy ledger" in capsys.readouterr().err
+
+
+def test_phantom_writes_a_site_file_the_medmnist_source_reads(tmp_path, capsys):
+    from common.config import config_from_dict
+    from common.data.federation import load_dataset
+
+    code = main(["phantom", str(tmp_path / "site.npz"), "--patients", "5", "--seed", "3"])
+    config = config_from_dict(
+        {"data": {"source": "medmnist", "medmnist": {"path": str(tmp_path / "site.npz")}}}
+    )
+    data = load_dataset(config)
+
+    assert code == 0
+    assert len(data) == 20
+    assert data.multi_label
+    assert len(set(data.patient_ids)) == 5

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from common.data.medmnist import write_medmnist
 from common.data.phantom import PhantomOptions, generate_phantom
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,12 +68,69 @@ def processes():
 
 def write_phantom_site(path: Path, seed: int, patients: int = 20) -> None:
     """A site's private data as a MedMNIST-layout .npz with patient IDs."""
-    data = generate_phantom(
-        PhantomOptions(num_patients=patients, images_per_patient=2, seed=seed), 28
+    options = PhantomOptions(num_patients=patients, images_per_patient=2, seed=seed)
+    write_medmnist(generate_phantom(options, 28), path)
+
+
+SERVER_CONFIG = """
+name: deployment-test
+data:
+  source: medmnist
+  resolution: 28
+  holdout_fraction: 0.2
+  medmnist:
+    path: only-the-sites-have-data.npz
+    class_names: [opacity, cardiomegaly, effusion, nodule]
+    multi_label: true
+model: {latent_dim: 8, generator_width: 8, discriminator_width: 8}
+training: {batch_size: 8}
+federation: {num_sites: 2, rounds: 2, local_steps: 2}
+output: {samples_per_class: 4, grid_columns: 4}
+"""
+
+
+def start_superlink(processes, tmp_path, connection, security, superlink_args):
+    """A SuperLink on a free loopback port, the `flwr` connection to it, the server config.
+
+    Returns the port and the environment (FLWR_HOME) the other Flower commands need.
+    """
+    port = free_port()
+    flwr_home = tmp_path / "flwr"
+    flwr_home.mkdir()
+    (flwr_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "{connection}"\n\n[superlink.{connection}]\n'
+        f'address = "127.0.0.1:{port}"\n{security}\n'
     )
-    np.savez(
-        path,
-        train_images=data.images,
-        train_labels=data.labels.astype(np.uint8),
-        train_patient_ids=data.patient_ids,
+    (tmp_path / "server.yaml").write_text(SERVER_CONFIG)
+    environment = env(FLWR_HOME=str(flwr_home))
+    launch_superlink(processes, tmp_path, environment, port, superlink_args)
+    return port, environment
+
+
+def launch_superlink(processes, tmp_path, environment, port, superlink_args, log="superlink"):
+    return processes.start(
+        [str(BIN / "flower-superlink"), "--port", str(port), *superlink_args],
+        tmp_path / f"{log}.log",
+        env=environment,
+        cwd=tmp_path,
+    )
+
+
+def start_site(processes, tmp_path, environment, port, name, node_config):
+    """An insecure SuperNode for site `name` with the given --node-config string."""
+    return processes.start(
+        [str(BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{port}"]
+        + ["--port", str(free_port()), "--node-config", node_config],
+        tmp_path / f"{name}.log",
+        env=environment,
+        cwd=tmp_path,
+    )
+
+
+def flwr_run(processes, tmp_path, environment, connection, run_config, log_name="flwr-run"):
+    """`flwr run` of this repository's app against `connection`, streaming its log."""
+    return processes.start(
+        [str(BIN / "flwr"), "run", str(REPO), connection, "--stream", "--run-config", run_config],
+        tmp_path / f"{log_name}.log",
+        env=environment,
     )

@@ -6,46 +6,13 @@ import time
 
 import pytest
 
-from tests.integration.conftest import BIN, REPO, env, free_port, write_phantom_site
-
-SERVER_CONFIG = """
-name: deployment-test
-data:
-  source: medmnist
-  resolution: 28
-  holdout_fraction: 0.2
-  medmnist:
-    path: only-the-sites-have-data.npz
-    class_names: [opacity, cardiomegaly, effusion, nodule]
-    multi_label: true
-model: {latent_dim: 8, generator_width: 8, discriminator_width: 8}
-training: {batch_size: 8}
-federation: {num_sites: 2, rounds: 2, local_steps: 2}
-output: {samples_per_class: 4, grid_columns: 4}
-"""
-
-
-def start_superlink(processes, tmp_path, connection, security, superlink_args):
-    """A SuperLink on a free loopback port, the `flwr` connection to it, the server config.
-
-    Returns the port and the environment (FLWR_HOME) the other Flower commands need.
-    """
-    port = free_port()
-    flwr_home = tmp_path / "flwr"
-    flwr_home.mkdir()
-    (flwr_home / "config.toml").write_text(
-        f'[superlink]\ndefault = "{connection}"\n\n[superlink.{connection}]\n'
-        f'address = "127.0.0.1:{port}"\n{security}\n'
-    )
-    (tmp_path / "server.yaml").write_text(SERVER_CONFIG)
-    environment = env(FLWR_HOME=str(flwr_home))
-    processes.start(
-        [str(BIN / "flower-superlink"), "--port", str(port), *superlink_args],
-        tmp_path / "superlink.log",
-        env=environment,
-        cwd=tmp_path,
-    )
-    return port, environment
+from tests.integration.conftest import (
+    BIN,
+    REPO,
+    free_port,
+    start_superlink,
+    write_phantom_site,
+)
 
 
 @pytest.mark.timeout(300)

@@ -126,6 +126,21 @@ def test_resume_continues_from_the_last_completed_round(tmp_path):
     assert sum(entry["steps"] for entry in ledger["entries"]) == 6
 
 
+def test_a_kill_between_stats_and_checkpoint_leaves_no_duplicate_round(tmp_path):
+    config = make_config("federation.rounds=2")
+    exchange = in_process_exchange(config, tmp_path)
+    server = FederationServer(config, tmp_path)
+    server.apply(*exchange(server.next_request(), set()), seconds=1.0)
+    with open(tmp_path / "stats.jsonl", "a") as log:  # round 2 logged, then killed
+        log.write(json.dumps({"round": 2, "sites": {}, "failures": []}) + "\n" + '{"rou')
+
+    resumed = FederationServer(config, tmp_path, resume=True)
+    resumed.run(exchange)
+
+    rounds = [json.loads(line)["round"] for line in open(tmp_path / "stats.jsonl")]
+    assert rounds == [1, 2]
+
+
 def test_the_run_stops_when_every_site_refuses(tmp_path):
     # Sites calibrated for 2 rounds of 2 steps; the server then asks for more rounds.
     config = make_config("federation.rounds=2")

@@ -1,0 +1,179 @@
+"""Failures under the Deployment Engine on loopback: lost sites, spent budgets, a lost server.
+
+Real SuperLink, SuperNodes and `flwr run` as subprocesses; every wait is bounded.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.conftest import (
+    BIN,
+    flwr_run,
+    launch_superlink,
+    start_site,
+    start_superlink,
+    write_phantom_site,
+)
+
+
+def wait_until(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def stats(run_dir) -> list[dict]:
+    path = run_dir / "stats.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def ledger_steps(state_dir) -> int:
+    (ledger,) = (state_dir / "ledgers").glob("*.json")
+    return sum(entry["steps"] for entry in json.loads(ledger.read_text())["entries"])
+
+
+def site_yaml(tmp_path, name: str, target: float, maximum: float) -> str:
+    """Writes the site's data and site.yaml; returns its --node-config."""
+    write_phantom_site(tmp_path / f"{name}.npz", seed=len(name) + ord(name[-1]))
+    (tmp_path / f"{name}.yaml").write_text(
+        f"name: {name}\nstate_dir: {tmp_path / (name + '-state')}\n"
+        f"data: {{path: {tmp_path / (name + '.npz')}}}\n"
+        f"privacy: {{target_epsilon: {target}, max_epsilon: {maximum}}}\n"
+    )
+    return f'site-config="{tmp_path / (name + ".yaml")}"'
+
+
+def finish(run, tmp_path, log: str, run_dir) -> dict:
+    run.wait(timeout=300)
+    summary = run_dir / "summary.json"
+    assert summary.exists(), (tmp_path / f"{log}.log").read_text()[-3000:]
+    return json.loads(summary.read_text())
+
+
+@pytest.mark.timeout(600)
+def test_lost_site_spent_budget_and_restarted_site(tmp_path, processes):
+    port, environment = start_superlink(
+        processes, tmp_path, "loopback", "insecure = true", ["--insecure"]
+    )
+    node_configs = {
+        "site-a": site_yaml(tmp_path, "site-a", target=2, maximum=2),
+        "site-b": site_yaml(tmp_path, "site-b", target=2, maximum=50),
+        "site-c": site_yaml(tmp_path, "site-c", target=2, maximum=50),
+    }
+    nodes = {
+        name: start_site(processes, tmp_path, environment, port, name, config)
+        for name, config in node_configs.items()
+    }
+    first_dir = tmp_path / "run-1"
+    overrides = "federation.num_sites=3;federation.min_sites=2;federation.round_timeout_s=30"
+
+    # Run 1: site-c is killed while round 2 is under way; the others finish the run.
+    run = flwr_run(
+        processes,
+        tmp_path,
+        environment,
+        "loopback",
+        f'config="{tmp_path}/server.yaml" run-dir="{first_dir}" overrides="{overrides}"',
+        "run-1",
+    )
+    wait_until(lambda: len(stats(first_dir)) >= 1, 240, "round 1")
+    os.killpg(nodes["site-c"].pid, signal.SIGKILL)
+    first = finish(run, tmp_path, "run-1", first_dir)
+
+    assert first["rounds"] == 2
+    assert first["stop_reason"] == "completed 2 rounds"
+    round_two = stats(first_dir)[1]
+    assert set(round_two["sites"]) == {"site-a", "site-b"}
+    assert len(round_two["failures"]) == 1
+    assert ledger_steps(tmp_path / "site-b-state") == 4
+
+    # Run 2, after site-b's SuperNode restarts: site-a's maximum is spent, so it refuses;
+    # site-b continues the ledger of its dataset.
+    os.killpg(nodes["site-b"].pid, signal.SIGTERM)
+    nodes["site-b"].wait(timeout=30)
+    start_site(processes, tmp_path, environment, port, "site-b-again", node_configs["site-b"])
+    second_dir = tmp_path / "run-2"
+    overrides = "federation.num_sites=2;federation.min_sites=1;federation.round_timeout_s=30"
+    run = flwr_run(
+        processes,
+        tmp_path,
+        environment,
+        "loopback",
+        f'config="{tmp_path}/server.yaml" run-dir="{second_dir}" overrides="{overrides}"',
+        "run-2",
+    )
+    second = finish(run, tmp_path, "run-2", second_dir)
+
+    # The failures also list the SuperNodes that were stopped (unavailable or timed out).
+    refusals = [f["reason"] for row in stats(second_dir) for f in row["failures"] if f["refused"]]
+    assert len(refusals) == 2
+    assert "site-a refuses round 1" in refusals[0]
+    assert "above its maximum 2" in refusals[0]
+    assert ledger_steps(tmp_path / "site-a-state") == 4
+    assert ledger_steps(tmp_path / "site-b-state") == 8
+    assert second["epsilon_per_site"]["site-b"] > first["epsilon_per_site"]["site-b"]
+    history = subprocess.run(
+        [str(BIN / "privsynth"), "ledger", str(tmp_path / "site-b-state")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "total: 8 steps" in history
+
+
+@pytest.mark.timeout(600)
+def test_server_killed_mid_run_resumes_with_the_same_rounds_and_epsilon(tmp_path, processes):
+    # The SuperLink keeps its state (nodes, runs) in a database file, so that the SuperNodes
+    # are still known after it restarts.
+    superlink_args = ["--insecure", "--database", str(tmp_path / "superlink.db")]
+    port, environment = start_superlink(
+        processes, tmp_path, "loopback", "insecure = true", superlink_args
+    )
+    for name in ("site-a", "site-b"):
+        config = site_yaml(tmp_path, name, target=3, maximum=3)
+        start_site(processes, tmp_path, environment, port, name, config)
+    run_dir = tmp_path / "run"
+    settings = f'config="{tmp_path}/server.yaml" run-dir="{run_dir}"'
+    overrides = 'overrides="federation.rounds=3"'
+
+    run = flwr_run(processes, tmp_path, environment, "loopback", f"{settings} {overrides}")
+    wait_until(lambda: len(stats(run_dir)) >= 1, 240, "round 1")
+    # Kill the server side (SuperLink and its ServerApp) once the sites are in round 2.
+    wait_until(
+        lambda: all(ledger_steps(tmp_path / f"{s}-state") == 4 for s in ("site-a", "site-b")),
+        120,
+        "the sites to start round 2",
+    )
+    superlink = processes.running[0]
+    os.killpg(superlink.pid, signal.SIGKILL)
+    run.wait(timeout=60)
+    checkpointed = len(stats(run_dir))
+    time.sleep(5)  # the sites finish round 2 and keep its reply
+
+    launch_superlink(processes, tmp_path, environment, port, superlink_args, "superlink-again")
+    resumed = flwr_run(
+        processes,
+        tmp_path,
+        environment,
+        "loopback",
+        f'run-dir="{run_dir}" resume=true',
+        "flwr-resume",
+    )
+    summary = finish(resumed, tmp_path, "flwr-resume", run_dir)
+
+    assert checkpointed in (1, 2)
+    assert summary["rounds"] == 3
+    assert [row["round"] for row in stats(run_dir)] == [1, 2, 3]
+    for name in ("site-a", "site-b"):
+        # Round 2 was answered from the site's kept reply, not trained and paid twice.
+        assert ledger_steps(tmp_path / f"{name}-state") == 6
+        assert 2.97 <= summary["epsilon_per_site"][name] <= 3.0 + 1e-9
