@@ -1,0 +1,155 @@
+"""What every attack gets: the run's data split into evaluation members and non-members, the
+attacker's auxiliary real data, a cached embedding, and where to write figures.
+
+Evaluation is balanced: as many members (sampled from the sites' training images) as
+non-members (the patient-disjoint holdout).
+
+Auxiliary data (the attacker's "public data of the same modality"; reference set for the
+calibrated attacks, training data of the embedding and of the linkage network) must be
+patient-disjoint from both members and evaluation non-members:
+- phantom runs: a fresh phantom population drawn with another seed (different patients);
+- other sources: half of the holdout's patients; the other half are the evaluation
+  non-members.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from attacks.embedding import Encoder, cached_encoder, embed, train_self_supervised
+from common.config import config_to_dict
+from common.data import ImageSet
+from common.data.phantom import generate_phantom
+from common.run_data import RunData
+
+# Phantom patients come from RNGs seeded by (seed, patient): another seed is other patients.
+AUXILIARY_SEED_OFFSET = 1_000_003
+
+
+@dataclass(frozen=True)
+class AttackOptions:
+    """members: cap on evaluation members (and non-members); 0 = as many as the holdout.
+    Step counts bound the training the attacks do themselves."""
+
+    members: int = 0
+    seed: int = 0
+    auxiliary_patients: int = 500
+    embedding_steps: int = 400
+    linkage_steps: int = 600
+    reconstruction_steps: int = 150
+    audit_steps: int = 1000
+    audit_canaries: int = 500
+    audit_site: int = 0
+
+
+@dataclass
+class AttackContext:
+    run: RunData
+    members: ImageSet
+    member_sites: np.ndarray  # the site that trained on each evaluation member
+    nonmembers: ImageSet
+    auxiliary: ImageSet
+    auxiliary_source: str
+    figures_dir: Path
+    cache_dir: Path
+    options: AttackOptions
+    _embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    _encoder: Encoder | None = None
+
+    def encoder(self) -> Encoder:
+        """The self-supervised encoder, trained on the auxiliary data and cached."""
+        if self._encoder is None:
+            key = {
+                "data": config_to_dict(self.run.config)["data"],
+                "auxiliary": self.auxiliary_source,
+                "steps": self.options.embedding_steps,
+                "seed": self.options.seed,
+            }
+            self._encoder = cached_encoder(
+                self.cache_dir,
+                {"purpose": "self-supervised", **key},
+                lambda: train_self_supervised(
+                    self.auxiliary, self.options.embedding_steps, 128, self.options.seed
+                ),
+            )
+        return self._encoder
+
+    def embedding(self, which: str) -> np.ndarray:
+        """Embeddings of "members", "nonmembers", "auxiliary", "synthetic" or "training" (all
+        of the run's members)."""
+        if which not in self._embeddings:
+            images = {
+                "members": self.members,
+                "nonmembers": self.nonmembers,
+                "auxiliary": self.auxiliary,
+                "synthetic": self.run.synthetic,
+                "training": self.run.members,
+            }[which].images
+            self._embeddings[which] = embed(self.encoder(), images)
+        return self._embeddings[which]
+
+
+def member_sites(run: RunData) -> np.ndarray:
+    """Site index of every image in run.members (which is sorted by data index)."""
+    split = json.loads((run.run_dir / "split.json").read_text())
+    owner = {index: site for site, indices in enumerate(split["sites"]) for index in indices}
+    return np.array([owner[i] for i in sorted(owner)], dtype=np.int64)
+
+
+def _split_by_patient(data: ImageSet, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    keys = data.patient_keys()
+    patients = rng.permutation(np.unique(keys))
+    first = np.isin(keys, patients[: len(patients) // 2])
+    return np.flatnonzero(first), np.flatnonzero(~first)
+
+
+def auxiliary_data(run: RunData, options: AttackOptions) -> tuple[ImageSet, ImageSet, str]:
+    """(auxiliary images, evaluation non-members, how the auxiliary images were obtained)."""
+    data_config = run.config.data
+    if data_config.source == "phantom":
+        phantom = dataclasses.replace(
+            data_config.options,
+            num_patients=options.auxiliary_patients,
+            seed=data_config.options.seed + AUXILIARY_SEED_OFFSET,
+        )
+        fresh = generate_phantom(phantom, data_config.resolution)
+        auxiliary = dataclasses.replace(
+            fresh, patient_ids=np.char.add("aux-", fresh.patient_ids.astype(str))
+        )
+        how = (
+            f"a fresh phantom population ({options.auxiliary_patients} patients, seed "
+            f"{phantom.seed}), disjoint from the run's patients"
+        )
+        return auxiliary, run.holdout, how
+    reference, evaluation = _split_by_patient(run.holdout, np.random.default_rng(options.seed))
+    how = (
+        f"half of the holdout's patients ({len(reference)} images); the other half "
+        f"({len(evaluation)} images) are the evaluation non-members"
+    )
+    return run.holdout.subset(reference), run.holdout.subset(evaluation), how
+
+
+def build_context(
+    run: RunData, options: AttackOptions, figures_dir: Path, cache_dir: Path
+) -> AttackContext:
+    auxiliary, nonmember_pool, how = auxiliary_data(run, options)
+    rng = np.random.default_rng(options.seed)
+    count = min(len(run.members), len(nonmember_pool))
+    if options.members:
+        count = min(count, options.members)
+    chosen_members = np.sort(rng.choice(len(run.members), count, replace=False))
+    chosen_nonmembers = np.sort(rng.choice(len(nonmember_pool), count, replace=False))
+    return AttackContext(
+        run=run,
+        members=run.members.subset(chosen_members),
+        member_sites=member_sites(run)[chosen_members],
+        nonmembers=nonmember_pool.subset(chosen_nonmembers),
+        auxiliary=auxiliary,
+        auxiliary_source=how,
+        figures_dir=figures_dir,
+        cache_dir=cache_dir,
+        options=options,
+    )

@@ -1,0 +1,92 @@
+"""Run the registered attacks on a finished run and write the report into its folder."""
+
+import json
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+# Importing the attack modules registers them.
+from attacks import (  # noqa: F401
+    copy_detection,
+    discriminator,
+    distance,
+    domias,
+    dp_audit,
+    epsilon_ball,
+    linkage,
+    reconstruction,
+)
+from attacks.context import AttackOptions, build_context
+from attacks.plots import plot_roc
+from attacks.registry import ATTACKS, THREAT_MODELS
+from attacks.report import membership_level, membership_line, verdict, write_report
+from common.errors import UserError
+from common.run_data import load_run
+
+FIGURES = "attack-figures"
+
+
+def _epsilon_per_site(run_dir: Path) -> dict:
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text()).get("epsilon_per_site", {})
+
+
+def run_attacks(
+    run_dir: Path, names: list[str] | None, options: AttackOptions, cache_dir: Path
+) -> dict:
+    """Run `names` (default: every attack) and write attacks.json / attacks.md; the report."""
+    run_dir = Path(run_dir)
+    names = names or ATTACKS.names()
+    attacks = [ATTACKS.get(name) for name in names]
+    run = load_run(run_dir)
+    if len(run.members) == 0:
+        raise UserError(f"{run_dir}/split.json lists no training images; nothing to attack")
+    context = build_context(run, options, run_dir / FIGURES, cache_dir)
+    entries = {}
+    for attack in tqdm(attacks, desc="attacks", unit="attack"):
+        started = time.perf_counter()
+        result = attack.run(context)
+        figures = list(result.figures)
+        if result.membership:
+            figure = f"{FIGURES}/roc-{attack.name}.png"
+            plot_roc(result.membership, f"{attack.name} ({attack.threat_model})", run_dir / figure)
+            figures.insert(0, figure)
+            levels = [membership_level(metrics) for metrics in result.membership.values()]
+            result.leaked = result.leaked or any(level != "none" for level in levels)
+            result.summary = result.summary or "; ".join(
+                membership_line(score, metrics) for score, metrics in result.membership.items()
+            )
+        entries[attack.name] = {
+            "threat_model": attack.threat_model,
+            "description": attack.description,
+            "member_direction": attack.member_direction,
+            "seconds": time.perf_counter() - started,
+            "skipped": result.skipped,
+            "leaked": result.leaked,
+            "summary": result.summary,
+            "findings": result.findings,
+            "membership": result.membership,
+            "figures": figures,
+        }
+    verdicts = {}
+    for threat_model in THREAT_MODELS:
+        mine = {n: e for n, e in entries.items() if e["threat_model"] == threat_model}
+        if mine:
+            verdicts[threat_model] = verdict(threat_model, mine)
+    report = {
+        "run_dir": str(run_dir),
+        "epsilon_per_site": _epsilon_per_site(run_dir),
+        "options": vars(options),
+        "evaluation": {
+            "members": len(context.members),
+            "nonmembers": len(context.nonmembers),
+            "auxiliary": context.auxiliary_source,
+        },
+        "verdicts": verdicts,
+        "attacks": entries,
+    }
+    write_report(run_dir, report)
+    return report

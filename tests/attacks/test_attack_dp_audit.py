@@ -1,0 +1,53 @@
+import json
+
+from attacks.context import AttackOptions
+from attacks.dp_audit import attack, is_violation
+
+
+def _write_ledger(run_dir, noise_multiplier: float, steps: int) -> None:
+    site = run_dir / "sites" / "site-0"
+    site.mkdir(parents=True)
+    ledger = {
+        "delta": 1e-5,
+        "accountant": "rdp",
+        "noise_multiplier": noise_multiplier,
+        "sample_rate": 1.0,
+        "entries": [{"round": 1, "noise_multiplier": noise_multiplier, "steps": steps}],
+    }
+    (site / "ledger.json").write_text(json.dumps(ledger))
+
+
+def test_the_audit_detects_leakage_from_a_non_private_site(planted):
+    # Deliberately non-private: no noise, every record in every batch, so the discriminator
+    # fits the included canaries.
+    context = planted("independent", AttackOptions(audit_steps=200, audit_canaries=100))
+    _write_ledger(context.run.run_dir, noise_multiplier=0.0, steps=200)
+
+    result = attack(context)
+
+    findings = result.findings
+    assert findings["accountant_epsilon"] == float("inf")
+    assert findings["lower_bound"] > 0.5
+    assert result.leaked
+    assert not findings["violation"]
+
+
+def test_a_lower_bound_above_the_accountants_epsilon_is_a_violation():
+    assert is_violation(lower_bound=2.0, accountant_epsilon=1.0)
+    assert not is_violation(lower_bound=0.9, accountant_epsilon=1.0)
+
+
+def test_without_a_ledger_the_audit_says_where_it_looked(planted):
+    result = attack(planted("independent"))
+
+    assert "ledger.json" in result.skipped
+
+
+def test_the_audit_trains_no_more_steps_than_the_run_took(planted):
+    context = planted("independent", AttackOptions(audit_steps=300, audit_canaries=20))
+    _write_ledger(context.run.run_dir, noise_multiplier=2.0, steps=10)
+
+    result = attack(context)
+
+    assert result.findings["audit_steps"] == 10
+    assert result.findings["accountant_epsilon"] > result.findings["lower_bound"]

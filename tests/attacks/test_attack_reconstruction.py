@@ -1,0 +1,20 @@
+import numpy as np
+import torch
+
+from attacks.reconstruction import reconstruction_distances
+from common.models import Generator
+from server.outputs import generate
+
+
+def test_latent_search_reconstructs_the_generators_own_images_better_than_others():
+    torch.manual_seed(0)
+    generator = Generator(num_classes=2, latent_dim=16, width=16, resolution=32).eval()
+    condition = np.array([1.0, 0.0], dtype=np.float32)
+    own = generate(generator, condition, count=8, seed=1)
+    others = np.random.default_rng(0).integers(0, 256, (8, 32, 32), dtype=np.uint8)
+    labels = np.repeat(condition[None], 8, axis=0)
+
+    own_distance = reconstruction_distances(generator, own, labels, steps=60, seed=0)
+    other_distance = reconstruction_distances(generator, others, labels, steps=60, seed=0)
+
+    assert own_distance.max() < other_distance.min()

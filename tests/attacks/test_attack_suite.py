@@ -1,0 +1,82 @@
+"""`privsynth attack`: the report on disk, selective runs, and user errors."""
+
+import json
+
+import pytest
+
+from attacks.context import AttackOptions
+from attacks.registry import ATTACKS
+from attacks.suite import run_attacks
+from common.cli import main
+from tests.attacks.conftest import OPTIONS, write_run
+
+
+def test_every_attack_is_registered_with_a_threat_model_and_score_direction():
+    assert ATTACKS.names() == [
+        "copy-detection",
+        "dp-audit",
+        "mia-discriminator",
+        "mia-distance",
+        "mia-domias",
+        "mia-epsilon-ball",
+        "mia-reconstruction",
+        "patient-linkage",
+    ]
+    for name in ATTACKS:
+        assert ATTACKS.get(name).threat_model and ATTACKS.get(name).member_direction
+
+
+def test_the_report_flags_copies_with_numbers_figures_and_verdicts(tmp_path, cache_dir):
+    write_run(tmp_path / "run", "copies")
+
+    report = run_attacks(tmp_path / "run", ["mia-distance", "copy-detection"], OPTIONS, cache_dir)
+
+    saved = json.loads((tmp_path / "run" / "attacks.json").read_text())
+    markdown = (tmp_path / "run" / "attacks.md").read_text()
+    assert set(saved["attacks"]) == {"mia-distance", "copy-detection"}
+    assert "roc" not in json.dumps(saved["attacks"]["mia-distance"]["membership"])
+    assert saved["attacks"]["mia-distance"]["leaked"]
+    assert "leakage" in report["verdicts"]["synthetic data only"]
+    assert "| mia-distance | nearest synthetic | 1.000" in markdown
+    for entry in saved["attacks"].values():
+        for figure in entry["figures"]:
+            assert (tmp_path / "run" / figure).exists()
+
+
+def test_skipped_attacks_are_reported_with_their_reason(tmp_path, cache_dir):
+    write_run(tmp_path / "run", "independent")
+
+    report = run_attacks(tmp_path / "run", ["mia-discriminator"], AttackOptions(), cache_dir)
+
+    assert "training-state.pt" in report["attacks"]["mia-discriminator"]["skipped"]
+    assert "No attack" in report["verdicts"]["a site's discriminator"]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["attack", "/no/such/run"], "does not exist"),
+        (["attack", "RUN", "--only", "mia-distance,bogus"], "valid choices: copy-detection"),
+        (["attack", "RUN", "--members", "-1"], "--members must be >= 0"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(tmp_path, capsys, argv, fragment):
+    write_run(tmp_path / "run", "independent")
+    argv = [str(tmp_path / "run") if arg == "RUN" else arg for arg in argv]
+
+    code = main(argv)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("privsynth: error: ") and fragment in err
+    assert "Traceback" not in err
+
+
+def test_a_run_folder_without_synthetic_images_names_the_file(tmp_path, capsys):
+    write_run(tmp_path / "run", "independent")
+    (tmp_path / "run" / "synthetic.npz").unlink()
+
+    code = main(["attack", str(tmp_path / "run")])
+
+    assert code == 2
+    assert "synthetic.npz" in capsys.readouterr().err
