@@ -160,7 +160,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         audit_steps=args.audit_steps,
         audit_canaries=args.audit_canaries,
     )
-    cache_dir = Path(args.cache_dir or Path.home() / ".cache" / "privsynth")
+    cache_dir = Path(args.cache_dir or Path(args.run_dir).parent / ".cache" / "attacks")
     report = run_attacks(Path(args.run_dir), names, options, cache_dir)
     for threat_model, text in report["verdicts"].items():
         print(f"{threat_model}: {text}\n")
@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--audit-canaries", type=int, default=500, help="DP audit canaries")
     attack.add_argument("--seed", type=int, default=0, help="seed of the attacks' sampling")
     attack.add_argument(
-        "--cache-dir", help="where trained embedding networks are kept (~/.cache/privsynth)"
+        "--cache-dir", help="where trained embedding networks are kept (RUN_DIR/../.cache/attacks)"
     )
     attack.set_defaults(handler=cmd_attack)
     evaluate = commands.add_parser(
