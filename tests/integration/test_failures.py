@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,27 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
         time.sleep(0.5)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants, even those in other sessions (the
+    SuperLink starts its ServerApp process in its own session)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, index = [pid], 0
+    while index < len(tree):
+        tree += children.get(tree[index], [])
+        index += 1
+    for member in tree:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def stats(run_dir) -> list[dict]:
@@ -153,8 +175,7 @@ def test_server_killed_mid_run_resumes_with_the_same_rounds_and_epsilon(tmp_path
         120,
         "the sites to start round 2",
     )
-    superlink = processes.running[0]
-    os.killpg(superlink.pid, signal.SIGKILL)
+    kill_tree(processes.running[0].pid)
     run.wait(timeout=60)
     checkpointed = len(stats(run_dir))
     time.sleep(5)  # the sites finish round 2 and keep its reply
