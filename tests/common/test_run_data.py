@@ -11,7 +11,7 @@ from common.errors import UserError
 from common.run_data import load_run
 
 
-def _write_run(run_dir, labels):
+def write_run(run_dir, labels):
     config = config_from_dict({"name": "tiny"}, ["data.phantom.num_patients=30"])
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text(config_to_yaml(config))
@@ -21,7 +21,7 @@ def _write_run(run_dir, labels):
 
 
 def test_members_and_holdout_are_patient_disjoint_and_synthetic_is_read(tmp_path):
-    _write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0, 1, 2]])
+    write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0, 1, 2]])
 
     run = load_run(tmp_path / "run")
 
@@ -32,7 +32,7 @@ def test_members_and_holdout_are_patient_disjoint_and_synthetic_is_read(tmp_path
 
 
 def test_a_folder_without_synthetic_images_names_the_missing_file(tmp_path):
-    _write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0]])
+    write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0]])
     (tmp_path / "run" / "synthetic.npz").unlink()
 
     with pytest.raises(UserError, match="synthetic.npz"):
