@@ -18,6 +18,9 @@ OVERRIDES = [
     "data.phantom.num_patients=40",
     "data.holdout_fraction=0.5",
     "federation.num_sites=2",
+    # The DP-audit test: cheap steps, and a discriminator quick to fit its canaries.
+    "training.batch_size=16",
+    "training.discriminator_lr=0.002",
 ]
 # Tiny budgets: the attacks' own training only has to work, not to be good.
 OPTIONS = AttackOptions(
