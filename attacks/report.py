@@ -4,7 +4,7 @@ import json
 import math
 from pathlib import Path
 
-from attacks.registry import THREAT_MODELS
+from attacks.registry import MECHANISM_AUDIT
 from common import atomic
 
 STRONG_AUC = 0.7
@@ -45,7 +45,7 @@ def verdict(threat_model: str, attacks: dict[str, dict]) -> str:
         return f"No attack for this threat model ran ({reasons})."
     leaking = [name for name, entry in ran.items() if entry["leaked"]]
     details = "; ".join(f"{name}: {entry['summary']}" for name, entry in ran.items())
-    if threat_model == THREAT_MODELS[3]:
+    if threat_model == MECHANISM_AUDIT:
         audit = next(iter(ran.values()))["findings"]
         if audit["violation"]:
             return (
@@ -59,17 +59,20 @@ def verdict(threat_model: str, attacks: dict[str, dict]) -> str:
             f"claimed epsilon. {details}. A lower bound is not a proof of privacy; it shows "
             "no implementation bug of this size."
         )
-    levels = [
-        membership_level(metrics)
-        for entry in ran.values()
-        for metrics in entry["membership"].values()
-    ]
     if not leaking:
         return (
             f"No measurable leakage: with access to {threat_model}, no attack told members from "
             f"non-members (or found copies or linked patients) better than chance. {details}."
         )
-    strength = "Strong" if "strong" in levels or not levels else "Weak but measurable"
+    # Copies and re-identified patients are leaks whatever their rate; membership scores
+    # count as strong past the thresholds of membership_level.
+    strong = any(
+        not entry["membership"]
+        or any(membership_level(m) == "strong" for m in entry["membership"].values())
+        for name, entry in ran.items()
+        if name in leaking
+    )
+    strength = "Strong" if strong else "Weak but measurable"
     return (
         f"{strength} leakage: with access to {threat_model}, {', '.join(leaking)} "
         f"found signal beyond chance. {details}."
