@@ -215,6 +215,29 @@ def cmd_reader_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from study.sweep import SweepSettings, parse_epsilons, sweep_and_report
+
+    config = load_config(args.config, args.set)
+    epsilons = parse_epsilons(args.epsilons)
+    study_dir = Path(args.study_dir or Path(config.output.dir) / f"sweep-{config.name}")
+    if args.epochs < 1 or args.attack_members < 0:
+        raise UserError("--epochs must be >= 1 and --attack-members >= 0")
+    from attacks.context import AttackOptions
+    from evaluation.evaluate import EvaluationSettings
+    from evaluation.training import TrainingSettings
+
+    settings = SweepSettings(
+        evaluation=EvaluationSettings(training=TrainingSettings(epochs=args.epochs)),
+        attacks=AttackOptions(members=args.attack_members),
+    )
+    print(f"study folder: {study_dir}", flush=True)
+    report = sweep_and_report(config, epsilons, study_dir, settings)
+    print((study_dir / "table.md").read_text())
+    print(f"report: {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="privsynth",
@@ -266,6 +289,20 @@ def build_parser() -> argparse.ArgumentParser:
     reader.add_argument("--seed", type=int, default=0, help="which images are drawn")
     reader.add_argument("--score", action="store_true", help="score the answers and exit")
     reader.set_defaults(handler=cmd_reader_study)
+    sweep = commands.add_parser(
+        "sweep", help="train, evaluate and attack one federation per epsilon; compare them"
+    )
+    sweep.add_argument("config", help="preset name (configs/) or YAML path")
+    sweep.add_argument("--epsilons", default="1,3,10,inf", help="per-site epsilons (inf = no DP)")
+    sweep.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    sweep.add_argument("--study-dir", help="output folder (default: output.dir/sweep-NAME)")
+    sweep.add_argument("--epochs", type=int, default=3, help="evaluation classifier epochs")
+    sweep.add_argument(
+        "--attack-members", type=int, default=0, help="members attacked (0 = as many as holdout)"
+    )
+    sweep.set_defaults(handler=cmd_sweep)
     attack = commands.add_parser(
         "attack", help="run the privacy attack suite on a finished run; writes attacks.md"
     )

@@ -1,0 +1,161 @@
+"""The sweep: plan, resume, comparison table, trade-off plots and the HTML report."""
+
+import json
+import math
+
+import pytest
+
+from common.config import config_from_dict
+from common.errors import UserError
+from study.html_report import write_report
+from study.sweep import (
+    SweepSettings,
+    member_config,
+    parse_epsilons,
+    plan_sweep,
+    run_sweep,
+)
+from study.tradeoff import compare, strongest_membership_attack
+from tests.study.browser import chromium_path
+
+TINY = [
+    "data.resolution=28",
+    "data.phantom.num_patients=30",
+    "data.phantom.images_per_patient=2",
+    "model.latent_dim=8",
+    "model.generator_width=8",
+    "model.discriminator_width=8",
+    "training.batch_size=8",
+    "federation.num_sites=2",
+    "federation.rounds=2",
+    "federation.local_steps=2",
+    "output.samples_per_class=6",
+    "output.grid_columns=3",
+]
+
+
+def test_epsilons_parse_sorted_with_inf_last():
+    assert parse_epsilons("10, 1,inf,3,1") == (1.0, 3.0, 10.0, math.inf)
+
+
+@pytest.mark.parametrize("text", ["0,1", "one", "1,,3", "-2"])
+def test_bad_epsilons_are_a_clear_error(text):
+    with pytest.raises(UserError, match="--epsilons"):
+        parse_epsilons(text)
+
+
+def test_each_member_gets_its_epsilon_for_every_site(tmp_path):
+    config = config_from_dict(
+        {}, ["privacy.sites=[{target_epsilon: 2}, {target_epsilon: 5}, {target_epsilon: 8}]"]
+    )
+
+    members = plan_sweep(config, (1.0, math.inf), tmp_path)
+    private = member_config(config, 1.0)
+
+    assert [m.run_dir.name for m in members] == ["eps-1", "eps-inf"]
+    assert private.site_budget(0).target_epsilon == private.site_budget(1).target_epsilon == 1.0
+    assert not member_config(config, math.inf).private
+
+
+def fake_member(run_dir, epsilon, tstr, mia_auc):
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps({"epsilon_per_site": {"site-0": epsilon}}))
+    (run_dir / "evaluation.json").write_text(
+        json.dumps(
+            {
+                "classification": {
+                    "models": {
+                        "TSTR": {"macro_auc": {"value": tstr}},
+                        "TRTR": {"macro_auc": {"value": 0.95}},
+                    }
+                },
+                "distribution": {
+                    "overall": {
+                        "frechet_distance": 12.0,
+                        "precision": 0.7,
+                        "recall": 0.6,
+                        "coverage": 0.5,
+                    }
+                },
+            }
+        )
+    )
+    membership = {
+        "mia-distance": {
+            "membership": {
+                "nearest": {"auc": mia_auc - 0.1},
+                "calibrated": {"auc": mia_auc, "tpr_at_fpr": {"0.01": {"tpr": 0.04}}},
+            }
+        },
+        "copy-detection": {"findings": {"copy_rate_any": 0.001}, "membership": {}},
+        "dp-audit": {"findings": {"lower_bound": 0.3}, "membership": {}},
+    }
+    (run_dir / "attacks.json").write_text(
+        json.dumps({"attacks": membership, "verdicts": {"synthetic data only": "No leakage."}})
+    )
+
+
+def test_the_table_reads_each_members_reports_and_picks_the_strongest_attack(tmp_path):
+    config = config_from_dict({}, TINY)
+    members = plan_sweep(config, (1.0, math.inf), tmp_path)
+    fake_member(members[0].run_dir, 0.99, tstr=0.80, mia_auc=0.52)
+    fake_member(members[1].run_dir, math.inf, tstr=0.90, mia_auc=0.75)
+
+    rows = compare(members, tmp_path)
+
+    assert [row["epsilon"] for row in rows] == ["1", "inf"]
+    assert rows[0]["tstr_macro_auc"] == 0.80
+    assert rows[1]["strongest_mia"] == "mia-distance: calibrated"
+    assert rows[1]["mia_auc"] == 0.75
+    assert rows[0]["mia_tpr_at_1pct_fpr"] == 0.04
+    assert rows[0]["audit_epsilon_lower_bound"] == 0.3
+    assert rows[1]["epsilon_spent"] is None  # non-private: no finite epsilon
+    assert "| 1 | 0.99 | 0.800 | 0.950 |" in (tmp_path / "table.md").read_text()
+    assert (tmp_path / "tradeoff.png").stat().st_size > 10_000
+
+
+def test_strongest_attack_of_an_empty_report_is_none():
+    assert strongest_membership_attack({}) == (None, {})
+
+
+@pytest.mark.timeout(180)
+def test_report_html_renders_in_chromium_with_every_figure(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    config = config_from_dict({}, TINY)
+    members = plan_sweep(config, (1.0, math.inf), tmp_path)
+    for member, eps in zip(members, (1.0, math.inf)):
+        fake_member(member.run_dir, eps, tstr=0.8, mia_auc=0.6)
+    rows = compare(members, tmp_path)
+    for member in members:
+        (member.run_dir / "samples.png").write_bytes((tmp_path / "tradeoff.png").read_bytes())
+    report = write_report(rows, members, tmp_path, "tiny sweep")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(report.as_uri())
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+        cells = page.eval_on_selector_all("#results tr", "rows => rows.length")
+        text = page.inner_text("body")
+        browser.close()
+
+    assert len(widths) == 3 and all(width > 0 for width in widths)
+    assert cells == 3
+    assert "No leakage." in text
+
+
+def test_a_resumed_sweep_does_not_retrain_and_a_changed_config_is_refused(tmp_path):
+    config = config_from_dict({}, TINY)
+    train_only = SweepSettings(stages=("train",))
+    run_sweep(config, (3.0,), tmp_path, train_only)
+    trained = (tmp_path / "eps-3" / "summary.json").stat().st_mtime_ns
+
+    run_sweep(config, (3.0,), tmp_path, train_only)
+    other = config_from_dict({}, [*TINY, "federation.rounds=3"])
+
+    assert (tmp_path / "eps-3" / "summary.json").stat().st_mtime_ns == trained
+    assert len((tmp_path / "timings.jsonl").read_text().splitlines()) == 1
+    with pytest.raises(UserError, match="another config"):
+        run_sweep(other, (3.0,), tmp_path, train_only)
