@@ -57,6 +57,8 @@ def _range_reading(model: dict) -> str:
     if len(defined) < 2:
         return ""
     low, high = min(defined, key=defined.get), max(defined, key=defined.get)
+    if defined[high] - defined[low] < 0.0005:  # e.g. two classes, one-vs-rest: the same AUC
+        return ""
     return (
         f" Per class, TSTR AUC ranges from {defined[low]:.3f} ({low}) to {defined[high]:.3f} "
         f"({high})."
