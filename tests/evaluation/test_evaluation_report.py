@@ -1,0 +1,62 @@
+"""evaluation.md: the summary's verdicts follow the numbers in evaluation.json."""
+
+import copy
+import json
+
+import pytest
+from evaluation_run_folders import write_run
+
+from evaluation.evaluate import EvaluationSettings, evaluate_run
+from evaluation.report import write_report
+from evaluation.training import TrainingSettings
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory) -> dict:
+    run_dir = write_run(tmp_path_factory.mktemp("report") / "run", ["data.phantom.num_patients=30"])
+    settings = EvaluationSettings(
+        training=TrainingSettings(epochs=1), max_train_images=48, bootstrap_resamples=20
+    )
+    return evaluate_run(run_dir, settings)
+
+
+def _summary(result: dict, tmp_path) -> str:
+    write_report(result, tmp_path / "evaluation.md")
+    text = (tmp_path / "evaluation.md").read_text()
+    return text[text.index("## Summary") : text.index("## Utility")]
+
+
+@pytest.mark.parametrize(
+    "gap, verdict",
+    [(-0.03, "within the project's target"), (-0.2, "short of the project's target")],
+)
+def test_the_summary_judges_the_tstr_gap_against_the_target(result, tmp_path, gap, verdict):
+    changed = copy.deepcopy(result)
+    changed["classification"]["macro_auc_minus_TRTR"]["TSTR"] = {
+        "value": gap,
+        "ci95": [gap - 0.01, gap + 0.01],
+    }
+
+    assert verdict in _summary(changed, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "coverage, reading",
+    [(0.9, "no sign of mode collapse"), (0.6, "part of the variety"), (0.1, "mode collapse, or")],
+)
+def test_the_summary_reads_diversity_from_coverage(result, tmp_path, coverage, reading):
+    changed = copy.deepcopy(result)
+    changed["distribution"]["overall"]["coverage"] = coverage
+
+    assert reading in _summary(changed, tmp_path)
+
+
+def test_the_report_is_written_from_the_json_alone(result, tmp_path):
+    reloaded = json.loads(json.dumps(result))
+
+    write_report(reloaded, tmp_path / "evaluation.md")
+
+    text = (tmp_path / "evaluation.md").read_text()
+    for figure in result["figures"].values():
+        assert f"]({figure})" in text
+    assert "| TSTR |" in text and "| real training vs real holdout |" in text
