@@ -78,14 +78,14 @@ def _synthetic_set(run: RunData, settings: EvaluationSettings) -> tuple[ImageSet
 
 
 def _check_compatible(synthetic: ImageSet, holdout: ImageSet, run_dir: Path) -> None:
+    if len(synthetic) == 0:
+        raise UserError(f"{run_dir}/synthetic.npz holds no images; use --samples-per-class N")
     if synthetic.resolution != holdout.resolution or synthetic.class_names != holdout.class_names:
         raise UserError(
             f"the synthetic images of {run_dir} ({synthetic.resolution} px, classes "
             f"{list(synthetic.class_names)}) do not match its data ({holdout.resolution} px, "
-            f"classes {list(holdout.class_names)}); was synthetic.npz replaced?"
+            f"classes {list(holdout.class_names)}); was synthetic.npz or generator.pt replaced?"
         )
-    if len(synthetic) == 0:
-        raise UserError(f"{run_dir}/synthetic.npz holds no images; use --samples-per-class N")
 
 
 def _sample_rows(

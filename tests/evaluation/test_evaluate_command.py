@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from common.cli import main
@@ -96,3 +97,17 @@ def test_a_run_without_generator_cannot_generate_samples(phantom_run, capsys):
 
     assert code == 2
     assert "generator.pt" in capsys.readouterr().err
+
+
+def test_synthetic_images_of_another_size_are_refused(phantom_run, capsys):
+    np.savez(
+        phantom_run / "synthetic.npz",
+        train_images=np.zeros((5, 16, 16), np.uint8),
+        train_labels=np.zeros((5, 4), np.uint8),
+    )
+
+    code = main(["evaluate", str(phantom_run)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "16 px" in err and "32 px" in err
