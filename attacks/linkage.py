@@ -15,8 +15,9 @@ Reported, each against its chance baseline:
   threshold, next to the same share for real non-member images (holdout; a best match over
   thousands of training images passes a per-pair threshold by chance often);
 - the share of training patients hit by such a match;
-- precision@1: in a gallery of as many member as non-member images, how often a synthetic
-  query's best match is a training patient (chance 0.5).
+- precision@1: in a gallery of one image each of as many training patients as non-member
+  patients, how often a synthetic query's best match is a training patient (chance 0.5: the
+  two halves differ only in whether the generator saw them).
 """
 
 import numpy as np
@@ -68,6 +69,13 @@ def split_patients(data: ImageSet, seed: int) -> tuple[ImageSet, ImageSet]:
     return data.subset(np.flatnonzero(~held_out)), data.subset(np.flatnonzero(held_out))
 
 
+def one_image_per_patient(data: ImageSet, rng: np.random.Generator) -> ImageSet:
+    """One random image of each patient, patients in random order."""
+    keys = data.patient_keys()
+    patients = rng.permutation(np.unique(keys))
+    return data.subset(np.array([rng.choice(np.flatnonzero(keys == p)) for p in patients]))
+
+
 def _significantly_above(hits: int, trials: int, chance: float) -> float:
     if trials == 0:
         return 1.0
@@ -110,12 +118,16 @@ def attack(context: AttackContext) -> AttackResult:
     baseline_share = float((baseline_best[:, 0] > threshold).mean())
     patients_hit = np.unique(training_patients[synthetic_match[matched, 0]])
 
+    rng = np.random.default_rng(options.seed)
+    nonmember_side = one_image_per_patient(context.nonmembers, rng)
+    member_side = one_image_per_patient(run.members, rng)
+    member_side = member_side.subset(np.arange(min(len(member_side), len(nonmember_side))))
     gallery = np.concatenate(
-        [embed(encoder, context.members.images), embed(encoder, context.nonmembers.images)]
+        [embed(encoder, member_side.images), embed(encoder, nonmember_side.images)]
     )
     top = most_similar(synthetic, gallery)[1][:, 0]
-    member_share = len(context.members) / len(gallery)
-    retrieved_members = int((top < len(context.members)).sum())
+    member_share = len(member_side) / len(gallery)
+    retrieved_members = int((top < len(member_side)).sum())
 
     match_p = _significantly_above(int(matched.sum()), len(matched), baseline_share)
     retrieval_p = _significantly_above(retrieved_members, len(top), member_share)

@@ -34,11 +34,27 @@ def _epsilon_per_site(run_dir: Path) -> dict:
     return json.loads(path.read_text()).get("epsilon_per_site", {})
 
 
+def _earlier_entries(run_dir: Path, options: AttackOptions) -> dict:
+    """The attacks of an earlier report on this run made with the same options: a run of a few
+    attacks (`--only`) adds to it instead of dropping the rest."""
+    path = run_dir / "attacks.json"
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    if earlier.get("options") != json.loads(json.dumps(vars(options))):
+        return {}
+    return earlier.get("attacks", {})
+
+
 def run_attacks(
     run_dir: Path, names: list[str] | None, options: AttackOptions, cache_dir: Path
 ) -> dict:
-    """Run `names` (default: every attack) and write attacks.json / attacks.md; the report."""
+    """Run `names` (default: every attack) and write attacks.json / attacks.md; the report.
+
+    With `names`, the other attacks of an earlier report with the same options are kept.
+    """
     run_dir = Path(run_dir)
+    earlier = _earlier_entries(run_dir, options) if names else {}
     names = names or ATTACKS.names()
     attacks = [ATTACKS.get(name) for name in names]
     run = load_run(run_dir)
@@ -71,6 +87,8 @@ def run_attacks(
             "membership": result.membership,
             "figures": figures,
         }
+    kept = {name: entry for name, entry in earlier.items() if name not in entries}
+    entries = {name: {**kept, **entries}[name] for name in ATTACKS if name in {**kept, **entries}}
     verdicts = {}
     for threat_model in THREAT_MODELS:
         mine = {n: e for n, e in entries.items() if e["threat_model"] == threat_model}

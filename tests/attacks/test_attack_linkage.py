@@ -25,7 +25,8 @@ def test_copied_training_images_link_back_to_their_patients(planted):
     assert result.leaked
     assert findings["synthetic_matched_share"] == 1.0
     assert findings["training_patients_hit_share"] == 1.0
-    assert findings["precision_at_1"] == 1.0
+    assert findings["precision_at_1"] > findings["precision_at_1_chance"] + 0.15
+    assert findings["precision_at_1_p_value"] < 0.01
 
 
 def test_independent_patients_do_not_link_to_training_patients(planted):

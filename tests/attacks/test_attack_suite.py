@@ -80,3 +80,16 @@ def test_a_run_folder_without_synthetic_images_names_the_file(tmp_path, capsys):
 
     assert code == 2
     assert "synthetic.npz" in capsys.readouterr().err
+
+
+def test_running_a_few_attacks_keeps_the_others_of_an_earlier_report(tmp_path, cache_dir):
+    write_run(tmp_path / "run", "copies")
+    run_attacks(tmp_path / "run", ["mia-distance"], OPTIONS, cache_dir)
+
+    report = run_attacks(tmp_path / "run", ["mia-epsilon-ball"], OPTIONS, cache_dir)
+
+    assert list(report["attacks"]) == ["mia-distance", "mia-epsilon-ball"]
+    assert set(json.loads((tmp_path / "run" / "attacks.json").read_text())["attacks"]) == {
+        "mia-distance",
+        "mia-epsilon-ball",
+    }
