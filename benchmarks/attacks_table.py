@@ -50,9 +50,10 @@ def _row(report: dict) -> dict[str, str]:
         )
     if "dp-audit" in findings and findings["dp-audit"]:
         audit = findings["dp-audit"]
+        claimed = audit["accountant_epsilon"]  # "inf" (a string in JSON) when non-private
+        claimed = claimed if isinstance(claimed, str) else f"{claimed:.3f}"
         cells["DP audit: lower bound vs accountant"] = (
-            f"{audit['lower_bound']:.3f} vs {audit['accountant_epsilon']} "
-            f"({audit['audit_steps']} steps)"
+            f"{audit['lower_bound']:.3f} vs {claimed} ({audit['audit_steps']} steps)"
         )
     cells["wall time (s)"] = f"{sum(e['seconds'] for e in report['attacks'].values()):.0f}"
     return cells
