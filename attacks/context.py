@@ -19,7 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from attacks.embedding import Encoder, cached_encoder, embed, train_self_supervised
+from attacks.embedding import (
+    Encoder,
+    cached_encoder,
+    embed,
+    mean_feature,
+    train_self_supervised,
+)
 from common.config import config_to_dict
 from common.data import ImageSet
 from common.data.phantom import generate_phantom
@@ -58,6 +64,7 @@ class AttackContext:
     options: AttackOptions
     _embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     _encoder: Encoder | None = None
+    _center: np.ndarray | None = None
 
     def encoder(self) -> Encoder:
         """The self-supervised encoder, trained on the auxiliary data and cached."""
@@ -79,7 +86,7 @@ class AttackContext:
 
     def embedding(self, which: str) -> np.ndarray:
         """Embeddings of "members", "nonmembers", "auxiliary", "synthetic" or "training" (all
-        of the run's members)."""
+        of the run's members), centred on the auxiliary data's mean feature."""
         if which not in self._embeddings:
             images = {
                 "members": self.members,
@@ -88,7 +95,9 @@ class AttackContext:
                 "synthetic": self.run.synthetic,
                 "training": self.run.members,
             }[which].images
-            self._embeddings[which] = embed(self.encoder(), images)
+            if self._center is None:
+                self._center = mean_feature(self.encoder(), self.auxiliary.images)
+            self._embeddings[which] = embed(self.encoder(), images, self._center)
         return self._embeddings[which]
 
 

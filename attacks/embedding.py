@@ -121,9 +121,28 @@ def train_self_supervised(data: ImageSet, steps: int, batch_size: int, seed: int
 
 
 @torch.no_grad()
-def embed(encoder: Encoder, images: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Unit-norm embeddings (N, FEATURES), float32; cosine similarity is a dot product."""
-    out = [encoder(to_tensor(images[i : i + batch])) for i in range(0, len(images), batch)]
-    if not out:
+def embed(
+    encoder: Encoder, images: np.ndarray, center: np.ndarray | None = None, batch: int = 512
+) -> np.ndarray:
+    """Unit-norm embeddings (N, FEATURES), float32; cosine similarity is a dot product.
+
+    center: subtracted before normalising (e.g. the mean feature of a reference set). The
+    features are mostly positive, so uncentred cosines all crowd near 1.
+    """
+    if len(images) == 0:
         return np.zeros((0, FEATURES), np.float32)
-    return F.normalize(torch.cat(out), dim=1).numpy()
+    features = _features(encoder, images, batch)
+    if center is not None:
+        features = features - torch.from_numpy(center)
+    return F.normalize(features, dim=1).numpy()
+
+
+@torch.no_grad()
+def mean_feature(encoder: Encoder, images: np.ndarray, batch: int = 512) -> np.ndarray:
+    return _features(encoder, images, batch).mean(dim=0).numpy()
+
+
+def _features(encoder: Encoder, images: np.ndarray, batch: int) -> torch.Tensor:
+    return torch.cat(
+        [encoder(to_tensor(images[i : i + batch])) for i in range(0, len(images), batch)]
+    )
