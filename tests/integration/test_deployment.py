@@ -66,7 +66,8 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
     assert summary["stop_reason"] == "completed 2 rounds"
     assert set(summary["epsilon_per_site"]) == {"site-0", "site-1"}
     for site in range(2):
-        ledger = json.loads((tmp_path / f"state{site}" / "ledger.json").read_text())
+        (ledger_file,) = (tmp_path / f"state{site}" / "ledgers").glob("*.json")
+        ledger = json.loads(ledger_file.read_text())
         assert sum(entry["steps"] for entry in ledger["entries"]) == 4
     assert (run_dir / "samples.png").exists()
 
