@@ -2,7 +2,13 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from attacks.embedding import embed
-from attacks.linkage import attack, pair_similarities, split_patients, train_linkage
+from attacks.linkage import (
+    attack,
+    pair_similarities,
+    retrieval_p_value,
+    split_patients,
+    train_linkage,
+)
 from common.data.phantom import PhantomOptions, generate_phantom
 
 
@@ -35,3 +41,14 @@ def test_independent_patients_do_not_link_to_training_patients(planted):
     findings = result.findings
     assert not result.leaked
     assert abs(findings["precision_at_1"] - findings["precision_at_1_chance"]) < 0.2
+
+
+def test_queries_that_all_retrieve_one_hub_image_are_not_significant():
+    top = np.zeros(1000, dtype=np.int64)  # every query's best match: gallery image 0
+    spread = np.arange(1000) % 20  # queries spread over all 20 training-side images
+
+    hub = retrieval_p_value(top, member_count=20, gallery_size=40, rng=np.random.default_rng(0))
+    real = retrieval_p_value(spread, 20, 40, np.random.default_rng(0))
+
+    assert hub > 0.3
+    assert real < 0.01
