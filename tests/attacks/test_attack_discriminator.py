@@ -43,7 +43,7 @@ def _plant_site_discriminators(context, steps: int) -> None:
 
 def test_a_discriminator_that_memorized_its_site_gives_its_members_away(planted):
     context = planted("independent")
-    _plant_site_discriminators(context, steps=150)
+    _plant_site_discriminators(context, steps=60)
 
     result = attack(context)
 
