@@ -26,6 +26,7 @@ from attacks.embedding import (
     mean_feature,
     train_self_supervised,
 )
+from attacks.metrics import membership_metrics
 from common.config import config_to_dict
 from common.data import ImageSet
 from common.data.phantom import generate_phantom
@@ -83,6 +84,19 @@ class AttackContext:
                 ),
             )
         return self._encoder
+
+    def membership_metrics(self, member_scores, nonmember_scores, members=None, nonmembers=None):
+        """metrics.membership_metrics with the bootstrap over patients of the evaluation sets
+        (or of `members` / `nonmembers` when an attack scores subsets)."""
+        members = self.members if members is None else members
+        nonmembers = self.nonmembers if nonmembers is None else nonmembers
+        return membership_metrics(
+            member_scores,
+            nonmember_scores,
+            self.options.seed,
+            members.patient_keys(),
+            nonmembers.patient_keys(),
+        )
 
     def embedding(self, which: str) -> np.ndarray:
         """Embeddings of "members", "nonmembers", "auxiliary", "synthetic" or "training" (all

@@ -16,7 +16,6 @@ import torch
 
 from attacks.context import AttackContext
 from attacks.embedding import to_tensor
-from attacks.metrics import membership_metrics
 from attacks.neighbours import most_similar
 from attacks.registry import DISCRIMINATOR_ACCESS, AttackResult, register
 from common.models import Discriminator
@@ -78,13 +77,12 @@ def attack(context: AttackContext) -> AttackResult:
             baseline = logits(discriminator, auxiliary.images[near], auxiliary.labels[near])
             calibrated[mine] = raw[mine] - baseline.reshape(-1, NEIGHBOURS).mean(axis=1)
         scores[name] = (raw, calibrated)
-    seed = context.options.seed
     return AttackResult(
         findings={"sites": len(discriminators)},
         membership={
-            "discriminator logit": membership_metrics(
-                scores["members"][0], scores["nonmembers"][0], seed
+            "discriminator logit": context.membership_metrics(
+                scores["members"][0], scores["nonmembers"][0]
             ),
-            "calibrated": membership_metrics(scores["members"][1], scores["nonmembers"][1], seed),
+            "calibrated": context.membership_metrics(scores["members"][1], scores["nonmembers"][1]),
         },
     )

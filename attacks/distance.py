@@ -8,7 +8,6 @@ images that are close to everything (typical anatomy) stop looking like members.
 """
 
 from attacks.context import AttackContext
-from attacks.metrics import membership_metrics
 from attacks.neighbours import nearest, pixels
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
 
@@ -31,10 +30,9 @@ def query_scores(context: AttackContext, images) -> tuple:
 def attack(context: AttackContext) -> AttackResult:
     members = query_scores(context, context.members.images)
     nonmembers = query_scores(context, context.nonmembers.images)
-    seed = context.options.seed
     return AttackResult(
         membership={
-            "nearest synthetic": membership_metrics(members[0], nonmembers[0], seed),
-            "calibrated": membership_metrics(members[1], nonmembers[1], seed),
+            "nearest synthetic": context.membership_metrics(members[0], nonmembers[0]),
+            "calibrated": context.membership_metrics(members[1], nonmembers[1]),
         }
     )

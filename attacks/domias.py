@@ -12,7 +12,6 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KernelDensity
 
 from attacks.context import AttackContext
-from attacks.metrics import membership_metrics
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
 
 COMPONENTS = 8
@@ -46,10 +45,8 @@ def attack(context: AttackContext) -> AttackResult:
     return AttackResult(
         findings={"pca_components": int(components)},
         membership={
-            "density ratio": membership_metrics(
-                score(context.embedding("members")),
-                score(context.embedding("nonmembers")),
-                context.options.seed,
+            "density ratio": context.membership_metrics(
+                score(context.embedding("members")), score(context.embedding("nonmembers"))
             )
         },
     )

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from attacks.context import AttackContext
-from attacks.metrics import membership_metrics
 from attacks.neighbours import CHUNK, nearest, pixels
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
 
@@ -43,5 +42,5 @@ def attack(context: AttackContext) -> AttackResult:
     nonmembers = ball_counts(pixels(context.nonmembers.images), synthetic, radius)
     return AttackResult(
         findings={"epsilon": radius},
-        membership={"epsilon-ball": membership_metrics(members, nonmembers, context.options.seed)},
+        membership={"epsilon-ball": context.membership_metrics(members, nonmembers)},
     )

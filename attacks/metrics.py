@@ -25,18 +25,41 @@ def _curve(member_scores: np.ndarray, nonmember_scores: np.ndarray):
     return truth, scores, fpr, tpr
 
 
+def _by_group(scores: np.ndarray, groups: np.ndarray | None) -> list[np.ndarray]:
+    """The scores split by group (patient); each score its own group without groups."""
+    if groups is None:
+        return [scores[i : i + 1] for i in range(len(scores))]
+    _, index = np.unique(groups, return_inverse=True)
+    order = np.argsort(index, kind="stable")
+    return np.split(scores[order], np.flatnonzero(np.diff(index[order])) + 1)
+
+
+def _resample(by_group: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A bootstrap sample of whole groups."""
+    return np.concatenate([by_group[g] for g in rng.integers(0, len(by_group), len(by_group))])
+
+
 def membership_metrics(
-    member_scores: np.ndarray, nonmember_scores: np.ndarray, seed: int = 0
+    member_scores: np.ndarray,
+    nonmember_scores: np.ndarray,
+    seed: int = 0,
+    member_groups: np.ndarray | None = None,
+    nonmember_groups: np.ndarray | None = None,
 ) -> dict:
-    """Metrics of one membership score; `roc` holds the curve for plotting."""
+    """Metrics of one membership score; `roc` holds the curve for plotting.
+
+    *_groups: the patient of each score. Images of one patient are not independent, so the
+    bootstrap then resamples patients, which widens the CIs where few patients carry a result.
+    """
     member_scores = np.asarray(member_scores, dtype=np.float64)
     nonmember_scores = np.asarray(nonmember_scores, dtype=np.float64)
     truth, scores, fpr, tpr = _curve(member_scores, nonmember_scores)
     rng = np.random.default_rng(seed)
     boot_auc, boot_tpr = [], {target: [] for target in FPR_TARGETS}
+    member_groups = _by_group(member_scores, member_groups)
+    nonmember_groups = _by_group(nonmember_scores, nonmember_groups)
     for _ in range(BOOTSTRAP_ROUNDS):
-        m = rng.choice(member_scores, len(member_scores))
-        n = rng.choice(nonmember_scores, len(nonmember_scores))
+        m, n = _resample(member_groups, rng), _resample(nonmember_groups, rng)
         _, boot_scores, b_fpr, b_tpr = _curve(m, n)
         boot_auc.append(roc_auc_score(np.r_[np.ones(len(m)), np.zeros(len(n))], boot_scores))
         for target in FPR_TARGETS:

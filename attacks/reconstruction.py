@@ -14,7 +14,6 @@ from tqdm import tqdm
 
 from attacks.context import AttackContext
 from attacks.embedding import to_tensor
-from attacks.metrics import membership_metrics
 from attacks.neighbours import nearest, pixels
 from attacks.registry import GENERATOR_ACCESS, AttackResult, register
 from common.models import Generator
@@ -62,20 +61,21 @@ def attack(context: AttackContext) -> AttackResult:
     generator, _, _ = load_run_generator(context.run.run_dir)
     steps, seed = context.options.reconstruction_steps, context.options.seed
     reference = pixels(context.auxiliary.images)
-    scores = {}
+    scores, queried = {}, {}
     rng = np.random.default_rng(seed)
     for name, data in (("members", context.members), ("nonmembers", context.nonmembers)):
         if len(data) > MAX_QUERIES:
             data = data.subset(rng.choice(len(data), MAX_QUERIES, replace=False))
         distance = reconstruction_distances(generator, data.images, data.labels, steps, seed)
         to_reference = nearest(pixels(data.images), reference)[0][:, 0]
-        scores[name] = (-distance, to_reference - distance)
+        scores[name], queried[name] = (-distance, to_reference - distance), data
+
+    def metrics(which: int) -> dict:
+        return context.membership_metrics(
+            scores["members"][which], scores["nonmembers"][which], *queried.values()
+        )
+
     return AttackResult(
         findings={"optimisation_steps": steps, "restarts": RESTARTS},
-        membership={
-            "reconstruction": membership_metrics(
-                scores["members"][0], scores["nonmembers"][0], seed
-            ),
-            "calibrated": membership_metrics(scores["members"][1], scores["nonmembers"][1], seed),
-        },
+        membership={"reconstruction": metrics(0), "calibrated": metrics(1)},
     )
