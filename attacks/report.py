@@ -7,20 +7,22 @@ from pathlib import Path
 from attacks.registry import MECHANISM_AUDIT
 from common import atomic
 
-STRONG_AUC = 0.7
+STRONG_AUC = 0.6
 STRONG_TPR_AT_1 = 0.1
 
 
 def membership_level(metrics: dict) -> str:
-    """ "strong", "weak" or "none": how clearly a score separates members from non-members.
+    """How clearly a score separates members from non-members: "strong", "weak" or "none",
+    judged on the lower ends of the CIs, not on point estimates (few patients make those noisy).
 
-    weak: the AUC's CI excludes 0.5, or TPR at 1% FPR's CI lies above 1% (where resolved).
+    strong: the AUC's CI lies above 0.6, or TPR at 1% FPR's above 10% (where resolved);
+    weak: the AUC's CI excludes 0.5, or TPR at 1% FPR's CI lies above 1%.
     """
     low_fpr = metrics["tpr_at_fpr"]["0.01"]
-    tpr_counts = low_fpr["resolved"]
-    if metrics["auc"] >= STRONG_AUC or (tpr_counts and low_fpr["tpr"] >= STRONG_TPR_AT_1):
+    tpr_low = low_fpr["ci"][0] if low_fpr["resolved"] else 0.0
+    if metrics["auc_ci"][0] >= STRONG_AUC or tpr_low >= STRONG_TPR_AT_1:
         return "strong"
-    if metrics["auc_ci"][0] > 0.5 or (tpr_counts and low_fpr["ci"][0] > 0.01):
+    if metrics["auc_ci"][0] > 0.5 or tpr_low > 0.01:
         return "weak"
     return "none"
 

@@ -88,6 +88,10 @@ def run_attacks(
             "figures": figures,
         }
     kept = {name: entry for name, entry in earlier.items() if name not in entries}
+    for entry in kept.values():  # judged again, by today's rule
+        if entry["membership"]:
+            levels = [membership_level(metrics) for metrics in entry["membership"].values()]
+            entry["leaked"] = any(level != "none" for level in levels)
     entries = {name: {**kept, **entries}[name] for name in ATTACKS if name in {**kept, **entries}}
     verdicts = {}
     for threat_model in THREAT_MODELS:
