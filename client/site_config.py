@@ -16,7 +16,7 @@ import numpy as np
 from client.site import Site, SitePolicy
 from client.site_settings import SiteSettings, load_site_settings, site_data_section
 from common.config import Config, ConfigValueError, SiteBudget, config_from_dict, config_to_dict
-from common.data.federation import load_dataset, plan_federation
+from common.data.federation import declared_class_names, load_dataset, plan_federation
 from common.data.splits import split_holdout
 from common.errors import UserError
 
@@ -72,10 +72,7 @@ def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir:
     data = load_dataset(site_config, cache_dir=state_dir / "cache")
     if len(data) == 0:
         raise UserError(f"site {name}: {data_path} holds no images; check data.path")
-    options = config.data.options
-    classes = getattr(options, "class_names", ()) or getattr(options, "classes", ())
-    if config.data.source == "phantom":
-        classes = options.findings
+    classes = declared_class_names(config)
     if classes and tuple(data.class_names) != tuple(classes):
         raise UserError(
             f"site {name}: its data has classes {list(data.class_names)} but the federation "

@@ -8,7 +8,7 @@ A member whose outputs exist is not redone, so an interrupted sweep resumes wher
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
@@ -38,7 +38,7 @@ class SweepSettings:
     evaluation: object = None  # evaluation.evaluate.EvaluationSettings; None = defaults
     attacks: object = None  # attacks.context.AttackOptions; None = defaults
     cache_dir: Path | None = None
-    stages: tuple[str, ...] = field(default=("train", "evaluate", "attack"))
+    stages: tuple[str, ...] = ("train", "evaluate", "attack")
 
 
 STAGE_FILES = {"train": "summary.json", "evaluate": "evaluation.json", "attack": "attacks.json"}

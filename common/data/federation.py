@@ -127,18 +127,25 @@ def plan_federation(config: Config) -> FederationSplit:
     return FederationSplit(data, holdout, tuple(train[part] for part in parts))
 
 
+def declared_class_names(config: Config) -> tuple[str, ...]:
+    """The class names the config itself declares (empty if only the data knows them)."""
+    options = config.data.options
+    if config.data.source == "phantom":
+        return tuple(options.findings)
+    return tuple(getattr(options, "class_names", ()) or getattr(options, "classes", ()))
+
+
 def label_space(config: Config) -> tuple[tuple[str, ...], bool]:
     """(class names, multi-label?) the generator is conditioned on.
 
     Taken from the config where it declares them, so a server without the data (deployment)
     knows the label space; otherwise read from the data.
     """
-    options = config.data.options
+    names = declared_class_names(config)
     if config.data.source == "phantom":
-        return tuple(options.findings), True
-    names = getattr(options, "class_names", ()) or getattr(options, "classes", ())
-    multi_label = getattr(options, "multi_label", False)
+        return names, True
+    multi_label = getattr(config.data.options, "multi_label", False)
     if names and multi_label is not None:
-        return tuple(names), bool(multi_label)
+        return names, bool(multi_label)
     data = load_dataset(config)
     return data.class_names, data.multi_label
