@@ -1,6 +1,7 @@
 """The site's Flower ClientApp: check the request, run the round, reply or refuse."""
 
 import logging
+import math
 
 import torch
 import yaml
@@ -9,7 +10,7 @@ from flwr.clientapp import ClientApp
 
 from client.guard import check_request_message
 from client.site import RoundRefused
-from client.site_config import is_deployed, request_limit_bytes, site_from_context
+from client.site_config import is_deployed, site_from_context, site_settings
 from common.config import config_from_dict
 from common.errors import UserError
 from common.protocol import FAILED, REFUSED, decode_request, encode_reply
@@ -28,11 +29,14 @@ def train(msg: Message, context: Context) -> Message:
     node_config = dict(context.node_config)
     name = str(node_config.get("site-name", f"node-{context.node_id}"))
     try:
-        check_request_message(msg, name, request_limit_bytes(node_config))
+        settings = site_settings(node_config)
+        # Simulated sites trust the local server; a hospital sets its own limit.
+        limit = settings.max_request_mb * 2**20 if settings else math.inf
+        check_request_message(msg, name, limit)
         request = decode_request(msg.content)
         config = config_from_dict(yaml.safe_load(request.config_yaml))
         torch.set_num_threads(config.runtime.threads_per_site)
-        site = site_from_context(config, node_config, context.node_id, request.run_dir)
+        site = site_from_context(config, node_config, context.node_id, request.run_dir, settings)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         result = site.run_round(
             config,

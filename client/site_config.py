@@ -8,7 +8,6 @@ ledger is keyed by the dataset, so a new run or a restarted SuperNode continues 
 """
 
 import hashlib
-import math
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +111,19 @@ def is_deployed(node_config: dict) -> bool:
     )
 
 
-def site_from_context(config: Config, node_config: dict, node_id: int, run_dir: str) -> Site:
+def site_settings(node_config: dict) -> SiteSettings | None:
+    """A deployed site's own settings; None for a simulated site."""
+    return load_site_settings(node_config) if is_deployed(node_config) else None
+
+
+def site_from_context(
+    config: Config,
+    node_config: dict,
+    node_id: int,
+    run_dir: str,
+    settings: SiteSettings | None = None,
+) -> Site:
+    """`settings`: the deployed site's, if already read (see site_settings)."""
     if not is_deployed(node_config):
         num_partitions = int(node_config.get("num-partitions", config.federation.num_sites))
         if num_partitions != config.federation.num_sites:
@@ -121,11 +132,4 @@ def site_from_context(config: Config, node_config: dict, node_id: int, run_dir: 
                 f"{config.federation.num_sites}; make them equal"
             )
         return simulated_site(config, int(node_config["partition-id"]), Path(run_dir))
-    return deployed_site(config, load_site_settings(node_config), node_id, run_dir)
-
-
-def request_limit_bytes(node_config: dict) -> float:
-    """The largest request this site reads (simulated sites trust the local server)."""
-    if not is_deployed(node_config):
-        return math.inf
-    return load_site_settings(node_config).max_request_mb * 2**20
+    return deployed_site(config, settings or load_site_settings(node_config), node_id, run_dir)
