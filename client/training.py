@@ -4,7 +4,10 @@ Each local step is one DP-SGD step of the discriminator (Opacus per-sample gradi
 clipping and Gaussian noise over a Poisson-sampled batch of private records); every
 `discriminator_steps_per_generator_step` steps the site's generator copy takes one step
 through the discriminator, which is post-processing of a DP output. Several D steps per
-G step is what makes DP-SGD GANs work (Bie et al. 2023, "DP-GAN revisited").
+G step is what makes DP-SGD GANs work (Bie et al. 2023, "DP-GAN revisited"). With
+`generator_step_threshold` set, the generator instead steps whenever D tells the step's
+generated images apart at least that often, as Bie et al. adapt it; the test looks at generated
+images only, so it costs no privacy.
 
 The sensitivity of a step to one private record is C / B whatever the generated images
 are: each row's gradient is clipped separately.
@@ -168,8 +171,8 @@ class DPGANTrainer:
         real_condition: torch.Tensor,
         fake: torch.Tensor,
         fake_condition: torch.Tensor,
-    ) -> float:
-        """Set D's .grad for one step; returns D's loss on the generated images.
+    ) -> tuple[float, float]:
+        """Set D's .grad for one step; returns D's (loss, accuracy) on the generated images.
 
         One forward pass over [real; generated] gives one per-sample gradient per row.
         Private: every row is clipped to C, the sum gets N(0, (sigma*C)^2) noise once and is
@@ -186,19 +189,20 @@ class DPGANTrainer:
         loss.backward()
         if self.dp.private:
             self.d_optimizer.pre_step()
-        return float(fake_loss.detach().mean())
+        fake_logits = logits[n:].detach()
+        return float(fake_loss.detach().mean()), float((fake_logits < 0).float().mean())
 
-    def discriminator_step(self) -> float:
+    def discriminator_step(self) -> tuple[float, float]:
         """One DP-SGD step of D on a Poisson-sampled batch of private records."""
         batch = torch.from_numpy(self.sampler.sample()).to(self.device)
         z, fake_condition = self._fake_batch(self.training.batch_size)
         with torch.no_grad():
             fake = self.generator(z, fake_condition)
-        loss = self.discriminator_gradients(
+        result = self.discriminator_gradients(
             self.images[batch], self.labels[batch], fake, fake_condition
         )
         self.base_d_optimizer.step()
-        return loss
+        return result
 
     def generator_step(self) -> float:
         """One generator step through D (post-processing of D, no private data).
@@ -229,15 +233,18 @@ class DPGANTrainer:
         """`steps` discriminator steps with generator steps interleaved; mean losses."""
         d_losses, g_losses = [], []
         every = self.training.discriminator_steps_per_generator_step
+        threshold = self.training.generator_step_threshold
         self.generator.train()
         for _ in range(steps):
-            d_losses.append(self.discriminator_step())
+            loss, fake_accuracy = self.discriminator_step()
+            d_losses.append(loss)
             self.step_count += 1
-            if self.step_count % every == 0:
+            if fake_accuracy >= threshold if threshold else self.step_count % every == 0:
                 g_losses.append(self.generator_step())
             if on_step is not None:
                 on_step()
         return {
             "d_loss_fake": float(np.mean(d_losses)) if d_losses else float("nan"),
             "g_loss": float(np.mean(g_losses)) if g_losses else float("nan"),
+            "g_steps": float(len(g_losses)),
         }

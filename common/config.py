@@ -89,6 +89,9 @@ class TrainingConfig:
 
     batch_size: int = 64
     discriminator_steps_per_generator_step: int = 4
+    # 0: the fixed schedule above. Otherwise a generator step follows every D step whose
+    # accuracy on its generated images is at least this (Bie et al. 2023 use 0.6).
+    generator_step_threshold: float = 0.0
     discriminator_lr: float = 4e-4
     generator_lr: float = 2e-4
     beta1: float = 0.5
@@ -101,6 +104,9 @@ class TrainingConfig:
             self.discriminator_steps_per_generator_step >= 1,
             "discriminator_steps_per_generator_step",
             "must be >= 1",
+        )
+        _require(
+            0 <= self.generator_step_threshold <= 1, "generator_step_threshold", "must be in [0, 1]"
         )
         for key in ("discriminator_lr", "generator_lr"):
             _require(getattr(self, key) > 0, key, "must be > 0")

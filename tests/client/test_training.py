@@ -143,3 +143,21 @@ def test_noise_on_the_gradient_has_the_calibrated_scale():
     noise = flat_grad(trainer.discriminator)
     assert noise.std().item() == pytest.approx(sigma * clip / batch, rel=0.05)
     assert abs(noise.mean().item()) < 0.1 * sigma * clip / batch
+
+
+@pytest.mark.parametrize(("fake_logit", "expected_g_steps"), [(-50.0, 6), (50.0, 0)])
+def test_adaptive_schedule_steps_the_generator_when_d_spots_its_images(
+    fake_logit, expected_g_steps
+):
+    # A large score bias makes every logit (real and generated) -50 or +50: D then calls all
+    # generated images fake (accuracy 1, G steps after every D step) or none (no G step).
+    trainer = make_trainer(make_data(), noise=0.0)
+    trainer.training = TrainingConfig(batch_size=8, generator_step_threshold=0.6)
+    for group in trainer.base_d_optimizer.param_groups:
+        group["lr"] = 0.0
+    with torch.no_grad():
+        trainer.discriminator.score.bias.fill_(fake_logit)
+
+    losses = trainer.train(6)
+
+    assert losses["g_steps"] == expected_g_steps

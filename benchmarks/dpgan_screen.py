@@ -1,0 +1,139 @@
+"""Screen DP-GAN training levers quickly: one site, in process, no Flower.
+
+One site's share of an existing run's training images (1/num_sites, as in an iid
+federation) trains the site's DPGANTrainer for the same number of DP steps, noise calibrated
+to the same epsilon by the RDP accountant. Then a TSTR classifier (the evaluation's
+schedule) trained on generated images is scored on the run's holdout, and recall/coverage are
+measured in the run's cached real-classifier feature space. Both the last generator and an
+exponential moving average of it (per generator step) are scored.
+
+This is a proxy for ranking levers, not the target measurement: the targets come from
+`privsynth run` + `privsynth evaluate` (benchmarks/utility_targets.sh).
+
+usage: python benchmarks/dpgan_screen.py RUN_DIR --epsilon 10 [--set training.KEY=VALUE ...]
+"""
+
+import argparse
+import copy
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from client.training import DPGANTrainer, DPSettings  # noqa: E402
+from common.config import build_dataclass  # noqa: E402
+from common.privacy.accounting import calibrate_noise_multiplier  # noqa: E402
+from common.run_data import load_run  # noqa: E402
+from evaluation.distribution import distribution_metrics  # noqa: E402
+from evaluation.evaluate import _subsample  # noqa: E402
+from evaluation.real_classifier import real_classifier  # noqa: E402
+from evaluation.training import (  # noqa: E402
+    TrainingSettings,
+    scores_and_features,
+    steps_per_epoch,
+    train_classifier,
+)
+from server.outputs import class_conditions, generate  # noqa: E402
+
+
+def _overrides(pairs: list[str], config):
+    import yaml
+
+    training, model = {}, {}
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        section, name = key.split(".", 1)
+        {"training": training, "model": model}[section][name] = yaml.safe_load(value)
+    return (
+        build_dataclass(type(config.training), {**vars(config.training), **training}, "training"),
+        build_dataclass(type(config.model), {**vars(config.model), **model}, "model"),
+    )
+
+
+def _score(generator, run, real_model, train_settings, steps, per_class=1000):
+    images, labels = [], []
+    for i, (_, condition) in enumerate(class_conditions(run.holdout.class_names, False)):
+        images.append(generate(generator.eval(), condition, per_class, seed=i))
+        labels.append(np.repeat(condition[None], per_class, axis=0))
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    model = train_classifier(images, labels, False, train_settings, steps, "TSTR")
+    holdout = run.holdout
+    scores, _ = scores_and_features(model, holdout.images, False)
+    auc = roc_auc_score(holdout.labels.argmax(1), scores[:, 1])
+    _, real_features = scores_and_features(real_model, holdout.images, False)
+    _, fake_features = scores_and_features(real_model, images, False)
+    prdc = distribution_metrics(real_features, fake_features)
+    return {"tstr_auc": auc, **{k: prdc[k] for k in ("precision", "recall", "coverage")}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--epsilon", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--ema", type=float, default=0.99)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=Path("runs/screen.jsonl"))
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    run = load_run(args.run_dir)
+    config = run.config
+    training, model = _overrides(args.set, config)
+    sites = config.federation.num_sites
+    site_rows = np.random.default_rng(args.seed).permutation(len(run.members))
+    site = run.members.subset(np.sort(site_rows[: len(run.members) // sites]))
+    rate = training.batch_size / len(site)
+    sigma = (
+        0.0
+        if args.epsilon == float("inf")
+        else calibrate_noise_multiplier(args.epsilon, config.privacy.delta, rate, args.steps, "rdp")
+    )
+    trainer = DPGANTrainer(
+        site,
+        np.arange(len(site)),
+        model,
+        training,
+        DPSettings(sigma, config.privacy.max_grad_norm, rate),
+        torch.device("cpu"),
+    )
+    ema = copy.deepcopy(trainer.generator)
+    started = time.perf_counter()
+    for _ in tqdm(range(args.steps), desc="DP steps"):
+        if trainer.train(1)["g_steps"]:
+            with torch.no_grad():
+                for e, p in zip(ema.parameters(), trainer.generator.parameters()):
+                    e.lerp_(p, 1 - args.ema)
+    train_s = time.perf_counter() - started
+
+    eval_settings = TrainingSettings()
+    real_train = _subsample(run.members, 3000, eval_settings.seed)
+    steps = steps_per_epoch(len(real_train), eval_settings.batch_size)
+    real_model, _, _ = real_classifier(
+        real_train, eval_settings, steps, args.run_dir.parent / ".cache" / "evaluation"
+    )
+    row = {
+        "epsilon": args.epsilon,
+        "sigma": sigma,
+        "steps": args.steps,
+        "set": args.set,
+        "seed": args.seed,
+        "train_s": round(train_s),
+        "last": _score(trainer.generator, run, real_model, eval_settings, steps),
+        "ema": _score(ema, run, real_model, replace(eval_settings), steps),
+    }
+    print(json.dumps(row))
+    with open(args.out, "a") as log:
+        log.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

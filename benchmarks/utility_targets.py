@@ -1,0 +1,75 @@
+"""Table of issue 7's targets from `benchmarks/utility_targets.sh` run folders.
+
+usage: python benchmarks/utility_targets.py runs/utility-targets
+Run folders are named eps<EPSILON>-seed<SEED> and hold summary.json and evaluation.json.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# Largest allowed TRTR - TSTR macro AUC gap per epsilon (issue 7).
+TARGET_GAP = {"10": 0.03, "1": 0.07, "inf": 0.015}
+MIN_RECALL_COVERAGE = 0.5
+MAX_TRAIN_S = 30 * 60
+
+
+def _row(run_dir: Path) -> dict:
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    models = evaluation["classification"]["models"]
+    overall = evaluation["distribution"]["overall"]
+    tstr, trtr = models["TSTR"]["macro_auc"]["value"], models["TRTR"]["macro_auc"]["value"]
+    return {
+        "tstr": tstr,
+        "trtr": trtr,
+        "gap": trtr - tstr,
+        "recall": overall["recall"],
+        "coverage": overall["coverage"],
+        "train_s": summary["training_time_s"],
+        "epsilon": max(summary["epsilon_per_site"].values()),
+    }
+
+
+def _cell(values: list[float], digits: int = 3) -> str:
+    """mean +- half the range over seeds (the spread), or the single value."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    spread = (max(values) - min(values)) / 2
+    return f"{np.mean(values):.{digits}f} ± {spread:.{digits}f}"
+
+
+def main(root: Path) -> None:
+    groups: dict[str, list[dict]] = {}
+    for run_dir in sorted(root.glob("eps*-seed*")):
+        if (run_dir / "evaluation.json").exists():
+            epsilon = re.match(r"eps(.+)-seed\d+", run_dir.name).group(1)
+            groups.setdefault(epsilon, []).append(_row(run_dir))
+    print(
+        "| epsilon | seeds | TSTR AUC | TRTR AUC | gap (TRTR − TSTR) | target gap | recall "
+        "| coverage | training s | met |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for epsilon in sorted(groups, key=lambda e: float(e)):
+        rows = groups[epsilon]
+        column = {key: [row[key] for row in rows] for key in rows[0]}
+        target = TARGET_GAP.get(epsilon)
+        met = (
+            target is not None
+            and max(column["gap"]) <= target
+            and min(column["recall"] + column["coverage"]) >= MIN_RECALL_COVERAGE
+            and max(column["train_s"]) <= MAX_TRAIN_S
+        )
+        print(
+            f"| {epsilon} | {len(rows)} | {_cell(column['tstr'])} | {_cell(column['trtr'])} "
+            f"| {_cell(column['gap'])} | {target if target is not None else '-'} "
+            f"| {_cell(column['recall'], 2)} | {_cell(column['coverage'], 2)} "
+            f"| {_cell(column['train_s'], 0)} | {'yes' if met else 'no'} |"
+        )
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

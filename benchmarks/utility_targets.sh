@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 7's utility targets on PneumoniaMNIST: train the shipped preset (3 iid sites, 28 px)
+# at epsilon 1, 10 and without privacy (same steps) for several seeds, `privsynth evaluate`
+# each run on the file's val split, then print TSTR vs TRTR (mean +- spread over seeds),
+# recall, coverage and training wall time against the targets. Finished runs and
+# evaluations are kept, so an interrupted benchmark resumes.
+# usage: benchmarks/utility_targets.sh PATH/TO/pneumoniamnist.npz [SEEDS] [EPSILONS]
+set -euo pipefail
+npz=${1:?path to pneumoniamnist.npz}
+seeds=${2:-0 1 2}
+epsilons=${3:-10 1 inf}
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+root=runs/utility-targets
+for seed in $seeds; do
+    for epsilon in $epsilons; do
+        run_dir=$root/eps$epsilon-seed$seed
+        if [ ! -f "$run_dir/summary.json" ]; then
+            rm -rf "$run_dir"
+            .venv/bin/privsynth run pneumoniamnist --run-dir "$run_dir" \
+                --set data.medmnist.path="$npz" --set privacy.target_epsilon="$epsilon" \
+                --set seed="$seed"
+        fi
+        if [ ! -f "$run_dir/evaluation.json" ]; then
+            .venv/bin/privsynth evaluate "$run_dir" --samples-per-class 1000 --seed "$seed"
+        fi
+    done
+done
+.venv/bin/python benchmarks/utility_targets.py $root
