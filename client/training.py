@@ -101,6 +101,7 @@ class DPGANTrainer:
             model.latent_dim,
             model.generator_width,
             model.discriminator_width,
+            model.generator_upsampling,
         )
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)

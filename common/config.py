@@ -20,6 +20,7 @@ from common.data.splits import PARTITION_SCHEMES
 from common.errors import UserError
 
 RESOLUTIONS = (28, 32, 64, 128)
+UPSAMPLING = ("transposed", "nearest")  # the generator's 2x upsampling layers
 PRIVACY_UNITS = ("image", "patient")
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -76,11 +77,17 @@ class ModelConfig:
     # Fake conditions may not depend on private labels: multi-label conditions are drawn
     # with each finding present independently at this public rate.
     multilabel_prior: float = 0.3
+    generator_upsampling: str = "transposed"  # or nearest (+ 3x3 conv): no checkerboard
 
     def __post_init__(self) -> None:
         for key in ("latent_dim", "generator_width", "discriminator_width"):
             _require(getattr(self, key) >= 1, key, "must be >= 1")
         _require(0 < self.multilabel_prior < 1, "multilabel_prior", "must be in (0, 1)")
+        _require(
+            self.generator_upsampling in UPSAMPLING,
+            "generator_upsampling",
+            f"must be one of {', '.join(UPSAMPLING)}; got {self.generator_upsampling!r}",
+        )
 
 
 @dataclass(frozen=True)

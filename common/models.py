@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from common.config import UPSAMPLING
+
 LEAK = 0.2
 
 
@@ -27,10 +29,27 @@ class PixelNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
 
 
+def _upsample(kind: str, c_in: int, c_out: int) -> list[nn.Module]:
+    """2x upsampling. Transposed 4x4 stride-2 convolutions are cheaper; nearest-neighbour
+    upsampling + 3x3 convolution cannot leave checkerboard patterns (Odena et al. 2016)."""
+    if kind == "transposed":
+        return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)]
+    if kind == "nearest":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1)]
+    raise ValueError(f"unknown upsampling {kind!r}; choose one of {', '.join(UPSAMPLING)}")
+
+
 class Generator(nn.Module):
     """z + condition (one-hot or multi-hot) -> image in [-1, 1], shape (N, 1, R, R)."""
 
-    def __init__(self, num_classes: int, latent_dim: int, width: int, resolution: int) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        latent_dim: int,
+        width: int,
+        resolution: int,
+        upsampling: str = "transposed",
+    ) -> None:
         super().__init__()
         base, ups = _levels(resolution)
         # Widest at the coarsest level, halving per upsampling: cheap at full resolution.
@@ -41,12 +60,7 @@ class Generator(nn.Module):
         self.project = nn.Linear(2 * latent_dim, channels[0] * base * base)
         blocks: list[nn.Module] = [PixelNorm(), nn.LeakyReLU(LEAK)]
         for c_in, c_out in zip(channels, channels[1:]):
-            # Transposed 4x4 stride-2 convolutions cost less than upsample + 3x3 conv.
-            blocks += [
-                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1),
-                PixelNorm(),
-                nn.LeakyReLU(LEAK),
-            ]
+            blocks += [*_upsample(upsampling, c_in, c_out), PixelNorm(), nn.LeakyReLU(LEAK)]
         blocks += [nn.Conv2d(channels[-1], 1, 3, padding=1), nn.Tanh()]
         self.body = nn.Sequential(*blocks)
         self.channels0 = channels[0]
@@ -87,8 +101,9 @@ def build_models(
     latent_dim: int,
     generator_width: int,
     discriminator_width: int,
+    generator_upsampling: str = "transposed",
 ) -> tuple[Generator, Discriminator]:
     return (
-        Generator(num_classes, latent_dim, generator_width, resolution),
+        Generator(num_classes, latent_dim, generator_width, resolution, generator_upsampling),
         Discriminator(num_classes, discriminator_width, resolution),
     )

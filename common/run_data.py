@@ -88,7 +88,11 @@ def load_run_generator(run_dir: Path) -> tuple[Generator, tuple[str, ...], bool]
     model = saved["model"]
     class_names = tuple(saved["class_names"])
     generator = Generator(
-        len(class_names), model["latent_dim"], model["generator_width"], saved["resolution"]
+        len(class_names),
+        model["latent_dim"],
+        model["generator_width"],
+        saved["resolution"],
+        model.get("generator_upsampling", "transposed"),
     )
     generator.load_state_dict(saved["state_dict"])
     return generator.eval(), class_names, bool(saved["multi_label"])

@@ -93,6 +93,7 @@ class FederationServer:
             model.latent_dim,
             model.generator_width,
             model.discriminator_width,
+            model.generator_upsampling,
         )
 
     def _fresh_state(self) -> ServerState:

@@ -40,7 +40,11 @@ def class_conditions(
 def load_generator(config: Config, num_classes: int, state: dict) -> Generator:
     model = config.model
     generator = Generator(
-        num_classes, model.latent_dim, model.generator_width, config.data.resolution
+        num_classes,
+        model.latent_dim,
+        model.generator_width,
+        config.data.resolution,
+        model.generator_upsampling,
     )
     generator.load_state_dict(state)
     return generator.eval()

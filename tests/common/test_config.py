@@ -62,6 +62,8 @@ def test_infinite_epsilon_means_non_private():
         ({"data": {"source": "medmnist"}}, [], ["data.medmnist.path"]),
         ({}, ["privacy.sites=[{target_epsilon: 1}]"], ["privacy.sites", "num_sites"]),
         ({}, ["federation.min_sites=5"], ["federation.min_sites"]),
+        ({}, ["model.generator_upsampling=bilinear"], ["generator_upsampling", "nearest"]),
+        ({}, ["training.generator_step_threshold=1.5"], ["generator_step_threshold"]),
     ],
 )
 def test_bad_config_names_the_key(raw, overrides, fragments):

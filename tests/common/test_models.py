@@ -53,9 +53,12 @@ def test_a_batchnorm_discriminator_would_fail_the_same_check():
     assert ModuleValidator.validate(mixing, strict=False) != []
 
 
-def test_generator_is_conditional():
+@pytest.mark.parametrize("upsampling", ["transposed", "nearest"])
+def test_generator_is_conditional(upsampling):
     torch.manual_seed(0)
-    generator = Generator(num_classes=2, latent_dim=8, width=8, resolution=28)
+    generator = Generator(
+        num_classes=2, latent_dim=8, width=8, resolution=28, upsampling=upsampling
+    )
     z = torch.randn(1, 8)
 
     assert not torch.allclose(

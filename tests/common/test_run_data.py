@@ -4,11 +4,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from common.config import config_from_dict, config_to_yaml
 from common.data.federation import plan_federation
 from common.errors import UserError
-from common.run_data import load_run
+from common.models import Generator
+from common.run_data import load_run, load_run_generator
+from server.outputs import write_outputs
 
 
 def write_run(run_dir, labels):
@@ -37,3 +40,19 @@ def test_a_folder_without_synthetic_images_names_the_missing_file(tmp_path):
 
     with pytest.raises(UserError, match="synthetic.npz"):
         load_run(tmp_path / "run")
+
+
+def test_the_saved_generator_loads_back_with_its_upsampling(tmp_path):
+    config = config_from_dict(
+        {"name": "tiny"},
+        ["model.generator_upsampling=nearest", "output.samples_per_class=2", "model.latent_dim=8"],
+    )
+    model = config.model
+    torch.manual_seed(0)
+    saved = Generator(4, model.latent_dim, model.generator_width, 32, "nearest")
+    write_outputs(config, tmp_path, ("a", "b", "c", "d"), True, saved.state_dict(), {})
+
+    loaded, _, _ = load_run_generator(tmp_path)
+
+    z, condition = torch.randn(2, 8), torch.eye(4)[:2]
+    assert torch.equal(loaded(z, condition), saved.eval()(z, condition))
