@@ -81,12 +81,15 @@ def member_config(config: Config, epsilon: float) -> Config:
 
 
 def _record_request(study_dir: Path, config: Config, epsilons: tuple[float, ...]) -> None:
-    """sweep.json pins the config; resuming with another config would mix two studies."""
+    """sweep.json pins the config; resuming with another config would mix two studies.
+
+    The pinned config is compared after parsing, so a key added to privsynth since the sweep
+    started (its default keeps the old behaviour) does not block the resume."""
     path = study_dir / "sweep.json"
     asked = {"config": config_to_dict(config), "epsilons": [epsilon_label(e) for e in epsilons]}
     if path.exists():
         kept = json.loads(path.read_text())
-        if kept["config"] != asked["config"]:
+        if config_to_dict(config_from_dict(kept["config"])) != asked["config"]:
             raise UserError(
                 f"{study_dir} holds a sweep of another config; resume it with the same config "
                 "and --set values, or choose another --study-dir"

@@ -159,3 +159,17 @@ def test_a_resumed_sweep_does_not_retrain_and_a_changed_config_is_refused(tmp_pa
     assert len((tmp_path / "timings.jsonl").read_text().splitlines()) == 1
     with pytest.raises(UserError, match="another config"):
         run_sweep(other, (3.0,), tmp_path, train_only)
+
+
+def test_a_sweep_pinned_before_a_config_key_existed_resumes(tmp_path):
+    # A sweep started with an older privsynth pinned a config without the newer keys.
+    config = config_from_dict({}, TINY)
+    train_only = SweepSettings(stages=("train",))
+    run_sweep(config, (3.0,), tmp_path, train_only)
+    pinned = json.loads((tmp_path / "sweep.json").read_text())
+    del pinned["config"]["model"]["generator_upsampling"]
+    (tmp_path / "sweep.json").write_text(json.dumps(pinned))
+
+    run_sweep(config, (3.0,), tmp_path, train_only)
+
+    assert len((tmp_path / "timings.jsonl").read_text().splitlines()) == 1
