@@ -74,6 +74,34 @@ def _score(generator, run, real_model, train_settings, steps, per_class=1000):
     return {"tstr_auc": auc, **{k: prdc[k] for k in ("precision", "recall", "coverage")}}
 
 
+def _pretrain(trainer, site, model, training, steps, seed):
+    """Non-private GAN training on public phantom chest X-rays with random conditions."""
+    from common.data import ImageSet
+    from common.data.phantom import PhantomOptions, generate_phantom
+
+    phantom = generate_phantom(
+        PhantomOptions(num_patients=len(site), images_per_patient=1, seed=seed + 100),
+        site.resolution,
+    )
+    rng = np.random.default_rng(seed)
+    labels = np.eye(site.num_classes, dtype=np.float32)[
+        rng.integers(0, site.num_classes, len(phantom))
+    ]
+    public = ImageSet(phantom.images, labels, site.class_names, False)
+    rate = training.batch_size / len(public)
+    pre = DPGANTrainer(
+        public,
+        np.arange(len(public)),
+        model,
+        training,
+        DPSettings(0.0, 1.0, rate),
+        torch.device("cpu"),
+    )
+    for _ in tqdm(range(steps), desc="public pretraining"):
+        pre.train(1)
+    trainer.load(generator=pre.generator.state_dict(), discriminator=pre.discriminator.state_dict())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run_dir", type=Path)
@@ -82,6 +110,7 @@ def main() -> None:
     parser.add_argument("--ema", type=float, default=0.99)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--pretrain-steps", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/screen.jsonl"))
     args = parser.parse_args()
     torch.manual_seed(args.seed)
@@ -105,6 +134,8 @@ def main() -> None:
         DPSettings(sigma, config.privacy.max_grad_norm, rate),
         torch.device("cpu"),
     )
+    if args.pretrain_steps:
+        _pretrain(trainer, site, model, training, args.pretrain_steps, args.seed)
     ema = copy.deepcopy(trainer.generator)
     started = time.perf_counter()
     for _ in tqdm(range(args.steps), desc="DP steps"):
@@ -125,6 +156,7 @@ def main() -> None:
         "sigma": sigma,
         "steps": args.steps,
         "set": args.set,
+        "pretrain_steps": args.pretrain_steps,
         "seed": args.seed,
         "train_s": round(train_s),
         "last": _score(trainer.generator, run, real_model, eval_settings, steps),
