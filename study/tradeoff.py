@@ -168,7 +168,16 @@ def plot_tradeoff(rows: list[dict], path: Path) -> None:
                 xytext=(4, 4),
                 fontsize=8,
             )
-    ax_ua.set(title="Utility against leakage", xlabel="strongest MIA AUC", ylabel="TSTR macro AUC")
+    # Fixed ranges from chance upwards: autoscaling would blow differences of 0.005 up to
+    # the full axis and suggest a trade-off that is not there.
+    ax_ua.axvline(0.5, color="grey", lw=0.8, ls=":", label="chance AUC")
+    ax_ua.set(
+        title="Utility against leakage",
+        xlabel="strongest MIA AUC",
+        ylabel="TSTR macro AUC",
+        xlim=(min([0.45] + [p[0] - 0.02 for p in pairs]), 1.0),
+        ylim=(min([0.5] + [p[1] - 0.02 for p in pairs]), 1.0),
+    )
     for ax in (ax_u, ax_a, ax_ua):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
