@@ -18,11 +18,11 @@ import copy
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
@@ -45,8 +45,7 @@ from server.outputs import class_conditions, generate  # noqa: E402
 
 
 def _overrides(pairs: list[str], config):
-    import yaml
-
+    """training.KEY=VALUE and model.KEY=VALUE overrides, checked like a config file."""
     training, model = {}, {}
     for pair in pairs:
         key, value = pair.split("=", 1)
@@ -160,7 +159,7 @@ def main() -> None:
         "seed": args.seed,
         "train_s": round(train_s),
         "last": _score(trainer.generator, run, real_model, eval_settings, steps),
-        "ema": _score(ema, run, real_model, replace(eval_settings), steps),
+        "ema": _score(ema, run, real_model, eval_settings, steps),
     }
     print(json.dumps(row))
     with open(args.out, "a") as log:
