@@ -135,11 +135,7 @@ class Site:
                 f"(local_steps={request.local_steps}, planned_steps={request.planned_steps})"
             )
         expected_g, expected_d = build_models(
-            self.data.num_classes,
-            self.data.resolution,
-            config.model.latent_dim,
-            config.model.generator_width,
-            config.model.discriminator_width,
+            self.data.num_classes, self.data.resolution, config.model
         )
         received = [("generator", generator, expected_g)]
         if discriminator is not None:

@@ -95,14 +95,7 @@ class DPGANTrainer:
             unit_keys, dp.sample_rate, np.random.default_rng(secrets.randbits(64))
         )
         self.torch_rng = torch.Generator().manual_seed(secrets.randbits(63))
-        generator, discriminator = build_models(
-            data.num_classes,
-            data.resolution,
-            model.latent_dim,
-            model.generator_width,
-            model.discriminator_width,
-            model.generator_upsampling,
-        )
+        generator, discriminator = build_models(data.num_classes, data.resolution, model)
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
         betas = (training.beta1, training.beta2)

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from common.config import UPSAMPLING
+from common.config import UPSAMPLING, ModelConfig
 
 LEAK = 0.2
 
@@ -95,15 +95,22 @@ class Discriminator(nn.Module):
         return self.score(h).squeeze(1) + (self.embed(condition) * h).sum(dim=1)
 
 
+def build_generator(num_classes: int, resolution: int, model: ModelConfig) -> Generator:
+    return Generator(
+        num_classes,
+        model.latent_dim,
+        model.generator_width,
+        resolution,
+        model.generator_upsampling,
+    )
+
+
 def build_models(
-    num_classes: int,
-    resolution: int,
-    latent_dim: int,
-    generator_width: int,
-    discriminator_width: int,
-    generator_upsampling: str = "transposed",
+    num_classes: int, resolution: int, model: ModelConfig
 ) -> tuple[Generator, Discriminator]:
+    """The generator and discriminator a config's `model` section describes: the one place
+    that maps config keys to architectures, so server, sites and run folders agree."""
     return (
-        Generator(num_classes, latent_dim, generator_width, resolution, generator_upsampling),
-        Discriminator(num_classes, discriminator_width, resolution),
+        build_generator(num_classes, resolution, model),
+        Discriminator(num_classes, model.discriminator_width, resolution),
     )

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.config import Config, load_config
+from common.config import Config, ModelConfig, build_dataclass, load_config
 from common.data import ImageSet
 from common.data.federation import load_dataset
 from common.errors import UserError
-from common.models import Generator
+from common.models import Generator, build_generator
 
 
 @dataclass(frozen=True)
@@ -85,14 +85,9 @@ def load_run_generator(run_dir: Path) -> tuple[Generator, tuple[str, ...], bool]
         map_location="cpu",
         weights_only=True,
     )
-    model = saved["model"]
     class_names = tuple(saved["class_names"])
-    generator = Generator(
-        len(class_names),
-        model["latent_dim"],
-        model["generator_width"],
-        saved["resolution"],
-        model.get("generator_upsampling", "transposed"),
-    )
+    # Parsed like a config section: keys added since the file was written take their defaults.
+    model = build_dataclass(ModelConfig, saved["model"], "generator.pt model")
+    generator = build_generator(len(class_names), saved["resolution"], model)
     generator.load_state_dict(saved["state_dict"])
     return generator.eval(), class_names, bool(saved["multi_label"])

@@ -86,15 +86,7 @@ class FederationServer:
 
     def new_models(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         torch.manual_seed(self.config.seed)
-        model = self.config.model
-        return build_models(
-            len(self.class_names),
-            self.config.data.resolution,
-            model.latent_dim,
-            model.generator_width,
-            model.discriminator_width,
-            model.generator_upsampling,
-        )
+        return build_models(len(self.class_names), self.config.data.resolution, self.config.model)
 
     def _fresh_state(self) -> ServerState:
         generator, discriminator = self.new_models()

@@ -21,7 +21,7 @@ from PIL import Image  # noqa: E402
 
 from common import atomic  # noqa: E402
 from common.config import Config  # noqa: E402
-from common.models import Generator  # noqa: E402
+from common.models import Generator, build_generator  # noqa: E402
 
 NO_FINDING = "no finding"
 
@@ -38,14 +38,7 @@ def class_conditions(
 
 
 def load_generator(config: Config, num_classes: int, state: dict) -> Generator:
-    model = config.model
-    generator = Generator(
-        num_classes,
-        model.latent_dim,
-        model.generator_width,
-        config.data.resolution,
-        model.generator_upsampling,
-    )
+    generator = build_generator(num_classes, config.data.resolution, config.model)
     generator.load_state_dict(state)
     return generator.eval()
 

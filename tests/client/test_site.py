@@ -4,7 +4,7 @@ import torch
 
 from client.site import RoundRefused, Site, SitePolicy
 from client.site_config import site_from_context
-from common.config import Config, SiteBudget, config_from_dict
+from common.config import Config, SiteBudget, config_from_dict, config_to_dict
 from common.data import ImageSet
 from common.data.federation import clear_memory_cache
 from common.errors import UserError
@@ -72,7 +72,7 @@ def deployed_site(config, node_config, node_id=1, run_dir="run-1"):
 
 
 def generator_state(config: Config = CONFIG):
-    generator, _ = build_models(2, 28, 8, 8, 8)
+    generator, _ = build_models(2, 28, config.model)
     return generator.state_dict()
 
 
@@ -180,7 +180,7 @@ def test_deployed_site_decodes_its_data_once_into_its_state_dir(tmp_path):
 
 def test_malformed_weights_are_refused_before_the_ledger_is_touched(tmp_path):
     site = make_site(tmp_path)
-    wrong_shapes, _ = build_models(3, 28, 8, 8, 8)  # three classes, the site has two
+    wrong_shapes, _ = build_models(3, 28, CONFIG.model)  # three classes, the site has two
     poisoned = {key: value.clone() for key, value in generator_state().items()}
     next(iter(poisoned.values())).fill_(float("nan"))
 
@@ -189,6 +189,16 @@ def test_malformed_weights_are_refused_before_the_ledger_is_touched(tmp_path):
             site.run_round(CONFIG, request(1), state, None, torch.device("cpu"))
 
     assert not site.ledger_path.exists()
+
+
+def test_a_generator_with_nearest_upsampling_is_accepted_and_trained(tmp_path):
+    config = config_from_dict(config_to_dict(CONFIG), ["model.generator_upsampling=nearest"])
+
+    result = make_site(tmp_path).run_round(
+        config, request(1), generator_state(config), None, torch.device("cpu")
+    )
+
+    assert result.metrics["steps"] == 5
 
 
 def test_malformed_step_counts_are_refused(tmp_path):

@@ -2,12 +2,15 @@ import pytest
 import torch
 from opacus.validators import ModuleValidator
 
+from common.config import ModelConfig
 from common.models import Discriminator, Generator, build_models
 
 
 @pytest.mark.parametrize("resolution", [28, 32, 64, 128])
 def test_shapes_at_every_resolution(resolution):
-    generator, discriminator = build_models(3, resolution, 16, 16, 8)
+    generator, discriminator = build_models(
+        3, resolution, ModelConfig(latent_dim=16, generator_width=16, discriminator_width=8)
+    )
     z, condition = torch.randn(5, 16), torch.eye(3)[[0, 1, 2, 0, 1]]
 
     images = generator(z, condition)
