@@ -72,7 +72,10 @@ def attack(context: AttackContext) -> AttackResult:
 
     def metrics(which: int) -> dict:
         return context.membership_metrics(
-            scores["members"][which], scores["nonmembers"][which], *queried.values()
+            scores["members"][which],
+            scores["nonmembers"][which],
+            members=queried["members"],
+            nonmembers=queried["nonmembers"],
         )
 
     return AttackResult(

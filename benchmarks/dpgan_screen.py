@@ -10,7 +10,7 @@ exponential moving average of it (per generator step) are scored.
 This is a proxy for ranking levers, not the target measurement: the targets come from
 `privsynth run` + `privsynth evaluate` (benchmarks/utility_targets.sh).
 
-usage: python benchmarks/dpgan_screen.py RUN_DIR --epsilon 10 [--set training.KEY=VALUE ...]
+usage: python benchmarks/dpgan_screen.py RUN_DIR --epsilon 10 [--set SECTION.KEY=VALUE ...]
 """
 
 import argparse
@@ -22,14 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from client.training import DPGANTrainer, DPSettings  # noqa: E402
-from common.config import build_dataclass  # noqa: E402
+from common.config import config_from_dict, config_to_dict  # noqa: E402
 from common.privacy.accounting import calibrate_noise_multiplier  # noqa: E402
 from common.run_data import load_run  # noqa: E402
 from evaluation.distribution import distribution_metrics  # noqa: E402
@@ -44,20 +43,7 @@ from evaluation.training import (  # noqa: E402
 from server.outputs import class_conditions, generate  # noqa: E402
 
 
-def _overrides(pairs: list[str], config):
-    """training.KEY=VALUE and model.KEY=VALUE overrides, checked like a config file."""
-    training, model = {}, {}
-    for pair in pairs:
-        key, value = pair.split("=", 1)
-        section, name = key.split(".", 1)
-        {"training": training, "model": model}[section][name] = yaml.safe_load(value)
-    return (
-        build_dataclass(type(config.training), {**vars(config.training), **training}, "training"),
-        build_dataclass(type(config.model), {**vars(config.model), **model}, "model"),
-    )
-
-
-def _score(generator, run, real_model, train_settings, steps, per_class=1000):
+def _score(generator, run, real_model, real_features, train_settings, steps, per_class=1000):
     images, labels = [], []
     for i, (_, condition) in enumerate(class_conditions(run.holdout.class_names, False)):
         images.append(generate(generator.eval(), condition, per_class, seed=i))
@@ -67,7 +53,6 @@ def _score(generator, run, real_model, train_settings, steps, per_class=1000):
     holdout = run.holdout
     scores, _ = scores_and_features(model, holdout.images, False)
     auc = roc_auc_score(holdout.labels.argmax(1), scores[:, 1])
-    _, real_features = scores_and_features(real_model, holdout.images, False)
     _, fake_features = scores_and_features(real_model, images, False)
     prdc = distribution_metrics(real_features, fake_features)
     return {"tstr_auc": auc, **{k: prdc[k] for k in ("precision", "recall", "coverage")}}
@@ -114,8 +99,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     run = load_run(args.run_dir)
-    config = run.config
-    training, model = _overrides(args.set, config)
+    # --set goes through the config parser: unknown keys and bad values are named.
+    config = config_from_dict(config_to_dict(run.config), args.set)
+    training, model = config.training, config.model
     sites = config.federation.num_sites
     site_rows = np.random.default_rng(args.seed).permutation(len(run.members))
     site = run.members.subset(np.sort(site_rows[: len(run.members) // sites]))
@@ -150,6 +136,7 @@ def main() -> None:
     real_model, _, _ = real_classifier(
         real_train, eval_settings, steps, args.run_dir.parent / ".cache" / "evaluation"
     )
+    _, real_features = scores_and_features(real_model, run.holdout.images, False)
     row = {
         "epsilon": args.epsilon,
         "sigma": sigma,
@@ -158,8 +145,8 @@ def main() -> None:
         "pretrain_steps": args.pretrain_steps,
         "seed": args.seed,
         "train_s": round(train_s),
-        "last": _score(trainer.generator, run, real_model, eval_settings, steps),
-        "ema": _score(ema, run, real_model, eval_settings, steps),
+        "last": _score(trainer.generator, run, real_model, real_features, eval_settings, steps),
+        "ema": _score(ema, run, real_model, real_features, eval_settings, steps),
     }
     print(json.dumps(row))
     with open(args.out, "a") as log:

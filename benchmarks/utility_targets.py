@@ -30,7 +30,6 @@ def _row(run_dir: Path) -> dict:
         "recall": overall["recall"],
         "coverage": overall["coverage"],
         "train_s": summary["training_time_s"],
-        "epsilon": max(summary["epsilon_per_site"].values()),
     }
 
 
