@@ -21,12 +21,12 @@ def make_data(n=40, resolution=28, multi_label=False):
     )
 
 
-def make_trainer(data, noise=1.0, clip=1.0, rate=0.25, batch=8):
+def make_trainer(data, noise=1.0, clip=1.0, rate=0.25, batch=8, training=None):
     return DPGANTrainer(
         data,
         np.arange(len(data)).astype(str),
         MODEL,
-        TrainingConfig(batch_size=batch),
+        training or TrainingConfig(batch_size=batch),
         DPSettings(noise, clip, rate),
         torch.device("cpu"),
     )
@@ -119,10 +119,26 @@ def test_generated_conditions_come_from_a_public_prior(multi_label):
 
 def test_mode_seeking_penalty_is_large_for_a_collapsed_generator():
     z = torch.randn(8, 4)
+    condition = torch.eye(2)[[0, 1, 0, 1, 0, 1, 0, 1]]
     collapsed = torch.zeros(8, 1, 28, 28)
     diverse = torch.randn(8, 1, 28, 28)
 
-    assert mode_seeking_penalty(collapsed, z) > 1000 * mode_seeking_penalty(diverse, z)
+    assert mode_seeking_penalty(collapsed, z, condition) > 1000 * mode_seeking_penalty(
+        diverse, z, condition
+    )
+
+
+def test_mode_seeking_penalty_catches_one_collapsed_class_among_diverse_ones():
+    # Pairs (i, i + 4) share a condition; class 0 maps both latents of a pair to one image.
+    z = torch.randn(8, 4)
+    condition = torch.eye(2)[[0, 1, 0, 1, 0, 1, 0, 1]]
+    images = torch.randn(8, 1, 28, 28)
+    images[4:][condition[:4, 0] == 1] = images[:4][condition[:4, 0] == 1]
+    diverse = torch.randn(8, 1, 28, 28)
+
+    assert mode_seeking_penalty(images, z, condition) > 1000 * mode_seeking_penalty(
+        diverse, z, condition
+    )
 
 
 def test_generator_trains_with_the_mode_seeking_term():
@@ -161,3 +177,37 @@ def test_adaptive_schedule_steps_the_generator_when_d_spots_its_images(
     losses = trainer.train(6)
 
     assert losses["g_steps"] == expected_g_steps
+
+
+def test_generator_trains_against_the_running_average_of_the_discriminator():
+    trainer = make_trainer(
+        make_data(), training=TrainingConfig(batch_size=8, discriminator_ema=0.9)
+    )
+    start = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
+    trainer.load(discriminator=start)
+
+    trainer.discriminator_step()
+
+    current = trainer.discriminator.state_dict()
+    for name, average in trainer.feedback_discriminator.state_dict().items():
+        torch.testing.assert_close(average, 0.9 * start[name] + 0.1 * current[name])
+    # G's step reads the average only: D's own gradients and next DP step are untouched.
+    trainer.discriminator.zero_grad(set_to_none=True)
+    before_g = [p.clone() for p in trainer.generator.parameters()]
+    trainer.generator_step()
+    assert all(p.grad is None for p in trainer.discriminator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, trainer.generator.parameters()))
+    assert np.isfinite(trainer.train(3)["d_loss_fake"])
+
+
+def test_loading_a_discriminator_restarts_its_running_average():
+    trainer = make_trainer(
+        make_data(), training=TrainingConfig(batch_size=8, discriminator_ema=0.99)
+    )
+    trainer.train(2)
+    received = make_trainer(make_data()).discriminator.state_dict()
+
+    trainer.load(discriminator=received)
+
+    for name, average in trainer.feedback_discriminator.state_dict().items():
+        torch.testing.assert_close(average, received[name])
