@@ -13,7 +13,6 @@ The sensitivity of a step to one private record is C / B whatever the generated 
 are: each row's gradient is clipped separately.
 """
 
-import copy
 import secrets
 import warnings
 from collections.abc import Callable
@@ -109,12 +108,6 @@ class DPGANTrainer:
         generator, discriminator = build_models(data.num_classes, data.resolution, model)
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
-        # A plain copy (no Opacus hooks), made before GradSampleModule wraps D.
-        self.feedback_discriminator = (
-            copy.deepcopy(self.discriminator).requires_grad_(False)
-            if training.discriminator_ema > 0
-            else None
-        )
         betas = (training.beta1, training.beta2)
         self.g_optimizer = torch.optim.Adam(
             self.generator.parameters(), lr=training.generator_lr, betas=betas
@@ -151,8 +144,6 @@ class DPGANTrainer:
             self.generator.load_state_dict(generator)
         if discriminator is not None:
             self.discriminator.load_state_dict(discriminator)
-            if self.feedback_discriminator is not None:
-                self.feedback_discriminator.load_state_dict(discriminator)
         if optimizers is not None:
             self.g_optimizer.load_state_dict(optimizers["generator"])
             self.base_d_optimizer.load_state_dict(optimizers["discriminator"])
@@ -215,21 +206,10 @@ class DPGANTrainer:
             self.images[batch], self.labels[batch], fake, fake_condition
         )
         self.base_d_optimizer.step()
-        if self.feedback_discriminator is not None:
-            self._update_feedback_discriminator()
         return result
 
-    @torch.no_grad()
-    def _update_feedback_discriminator(self) -> None:
-        weight = 1 - self.training.discriminator_ema
-        for average, current in zip(
-            self.feedback_discriminator.parameters(), self.discriminator.parameters()
-        ):
-            average.lerp_(current, weight)
-
     def generator_step(self) -> float:
-        """One generator step through D, or through the running average of D's weights when
-        `discriminator_ema` is set (post-processing of D either way, no private data).
+        """One generator step through D (post-processing of D, no private data).
 
         With `mode_seeking_weight` > 0, pairs of latents share a condition and the generator
         is rewarded for mapping different latents to different images (Mao et al. 2019),
@@ -239,14 +219,10 @@ class DPGANTrainer:
         z, condition = self._fake_batch(half)
         z = torch.cat([z, torch.randn(z.shape, generator=self.torch_rng).to(self.device)])
         condition = torch.cat([condition, condition])
-        critic = self.feedback_discriminator
-        if critic is None:
-            critic = self.d_module
-        hooked = self.dp.private and critic is self.d_module
-        if hooked:
+        if self.dp.private:
             self.d_module.disable_hooks()
         images = self.generator(z, condition)
-        adversarial = F.softplus(-critic(images, condition)).mean()
+        adversarial = F.softplus(-self.d_module(images, condition)).mean()
         loss = adversarial
         if self.training.mode_seeking_weight > 0:
             loss = loss + self.training.mode_seeking_weight * mode_seeking_penalty(
@@ -255,7 +231,7 @@ class DPGANTrainer:
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.generator.parameters()))
         self.g_optimizer.step()
-        if hooked:
+        if self.dp.private:
             self.d_module.enable_hooks()
         return float(adversarial.detach())
 

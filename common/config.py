@@ -104,10 +104,6 @@ class TrainingConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     mode_seeking_weight: float = 0.0
-    # Decay of a running average of D's weights that the generator trains against (0: the
-    # current D). Averaging DP iterates cancels much of their noise (Polyak averaging; De et
-    # al. 2022) and, being post-processing of D, costs no privacy.
-    discriminator_ema: float = 0.0
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "batch_size", "must be >= 1")
@@ -124,7 +120,6 @@ class TrainingConfig:
         for key in ("beta1", "beta2"):
             _require(0 <= getattr(self, key) < 1, key, "must be in [0, 1)")
         _require(self.mode_seeking_weight >= 0, "mode_seeking_weight", "must be >= 0")
-        _require(0 <= self.discriminator_ema < 1, "discriminator_ema", "must be in [0, 1)")
 
 
 def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:
