@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,12 +109,30 @@ def start_superlink(processes, tmp_path, connection, security, superlink_args):
 
 
 def launch_superlink(processes, tmp_path, environment, port, superlink_args, log="superlink"):
-    return processes.start(
+    process = processes.start(
         [str(BIN / "flower-superlink"), "--port", str(port), *superlink_args],
         tmp_path / f"{log}.log",
         env=environment,
         cwd=tmp_path,
     )
+    wait_for_port(process, port)
+    return process
+
+
+def wait_for_port(process: subprocess.Popen, port: int, timeout_s: float = 120) -> None:
+    """Until `process` listens on `port` (or exits): `flwr run` does not retry a SuperLink
+    that is still starting, which takes a while on a loaded machine."""
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"nothing listens on port {port} after {timeout_s:.0f}s"
+                ) from None
+            time.sleep(0.2)
 
 
 def start_site(processes, tmp_path, environment, port, name, node_config):
