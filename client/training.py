@@ -59,12 +59,11 @@ def mode_seeking_penalty(
     image_distance = (images[:half] - images[half : 2 * half]).abs().mean(dim=(1, 2, 3))
     latent_distance = (z[:half] - z[half : 2 * half]).abs().mean(dim=1)
     _, group = torch.unique(condition[:half], dim=0, return_inverse=True)
-    groups = int(group.max()) + 1 if half else 0
+    groups = int(group.max()) + 1
     ratio_sum = torch.zeros(groups, device=images.device).index_add(
         0, group, image_distance / latent_distance
     )
-    pairs = torch.bincount(group, minlength=groups).clamp(min=1)
-    return (1.0 / (ratio_sum / pairs + 1e-5)).mean()
+    return (1.0 / (ratio_sum / torch.bincount(group) + 1e-5)).mean()
 
 
 @dataclass(frozen=True)
