@@ -1,6 +1,6 @@
 """Per-sample gradient norms of the DP discriminator during training, against the clip norm.
 
-Trains one site's share of a run's images as `dpgan_screen.py` does and, at a few steps,
+Trains one site's share of a run's images (`dpgan_screen.one_site_trainer`) and, at a few steps,
 prints the median and 90th percentile of the per-sample gradient norms of the real and the
 generated rows before clipping. When nearly all rows exceed `privacy.max_grad_norm`, every
 row is clipped, and a smaller clip norm would scale signal and noise alike (Adam is
@@ -13,13 +13,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from client.training import DPGANTrainer, DPSettings  # noqa: E402
-from common.privacy.accounting import calibrate_noise_multiplier  # noqa: E402
+# A sibling script: this folder is on sys.path when the script runs.
+from dpgan_screen import one_site_trainer  # noqa: E402
+
 from common.run_data import load_run  # noqa: E402
 
 REPORT_AT = (1, 10, 100, 500, 1000, 2000, 4000)
@@ -35,19 +35,8 @@ def main() -> None:
     torch.manual_seed(args.seed)
     run = load_run(args.run_dir)
     config = run.config
-    site_rows = np.random.default_rng(args.seed).permutation(len(run.members))
-    site = run.members.subset(np.sort(site_rows[: len(run.members) // config.federation.num_sites]))
-    rate = config.training.batch_size / len(site)
     clip = config.privacy.max_grad_norm
-    sigma = calibrate_noise_multiplier(args.epsilon, config.privacy.delta, rate, args.steps, "rdp")
-    trainer = DPGANTrainer(
-        site,
-        np.arange(len(site)),
-        config.model,
-        config.training,
-        DPSettings(sigma, clip, rate),
-        torch.device("cpu"),
-    )
+    trainer, _, sigma = one_site_trainer(run, config, args.epsilon, args.steps, args.seed)
     optimizer = trainer.d_optimizer
     clip_and_noise = optimizer.pre_step
     norms: list[torch.Tensor] = []

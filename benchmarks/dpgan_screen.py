@@ -86,6 +86,25 @@ def _pretrain(trainer, site, model, training, steps, seed):
     trainer.load(generator=pre.generator.state_dict(), discriminator=pre.discriminator.state_dict())
 
 
+def one_site_trainer(run, config, epsilon: float, steps: int, seed: int):
+    """(trainer, site images, noise multiplier): a random 1/num_sites share of the run's
+    training images, as an iid federation gives one site, with noise calibrated to `epsilon`
+    over `steps` DP steps by the RDP accountant (0 for epsilon inf)."""
+    site_rows = np.random.default_rng(seed).permutation(len(run.members))
+    site = run.members.subset(np.sort(site_rows[: len(run.members) // config.federation.num_sites]))
+    rate = config.training.batch_size / len(site)
+    sigma = calibrate_noise_multiplier(epsilon, config.privacy.delta, rate, steps, "rdp")
+    trainer = DPGANTrainer(
+        site,
+        np.arange(len(site)),
+        config.model,
+        config.training,
+        DPSettings(sigma, config.privacy.max_grad_norm, rate),
+        torch.device("cpu"),
+    )
+    return trainer, site, sigma
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run_dir", type=Path)
@@ -102,23 +121,7 @@ def main() -> None:
     # --set goes through the config parser: unknown keys and bad values are named.
     config = config_from_dict(config_to_dict(run.config), args.set)
     training, model = config.training, config.model
-    sites = config.federation.num_sites
-    site_rows = np.random.default_rng(args.seed).permutation(len(run.members))
-    site = run.members.subset(np.sort(site_rows[: len(run.members) // sites]))
-    rate = training.batch_size / len(site)
-    sigma = (
-        0.0
-        if args.epsilon == float("inf")
-        else calibrate_noise_multiplier(args.epsilon, config.privacy.delta, rate, args.steps, "rdp")
-    )
-    trainer = DPGANTrainer(
-        site,
-        np.arange(len(site)),
-        model,
-        training,
-        DPSettings(sigma, config.privacy.max_grad_norm, rate),
-        torch.device("cpu"),
-    )
+    trainer, site, sigma = one_site_trainer(run, config, args.epsilon, args.steps, args.seed)
     if args.pretrain_steps:
         _pretrain(trainer, site, model, training, args.pretrain_steps, args.seed)
     ema = copy.deepcopy(trainer.generator)
