@@ -23,6 +23,22 @@ def test_composition_over_rounds_equals_one_long_run():
     assert split == pytest.approx(epsilon_spent([(1.0, 0.01, 1000)], 1e-5, "rdp"))
 
 
+@pytest.mark.parametrize("accountant", ["rdp", "prv"])
+def test_a_ledger_of_many_rounds_costs_what_one_entry_of_all_its_steps_costs(accountant):
+    rounds = [(1.0, 0.01, 10)] * 100
+
+    epsilon = epsilon_spent(rounds, 1e-5, accountant)
+
+    assert epsilon == pytest.approx(epsilon_spent([(1.0, 0.01, 1000)], 1e-5, accountant))
+
+
+def test_rounds_with_different_noise_compose_as_different_mechanisms():
+    mixed = epsilon_spent([(1.0, 0.01, 500), (2.0, 0.01, 500)], 1e-5, "rdp")
+
+    assert epsilon_spent([(2.0, 0.01, 1000)], 1e-5, "rdp") < mixed
+    assert mixed < epsilon_spent([(1.0, 0.01, 1000)], 1e-5, "rdp")
+
+
 def test_calibrated_noise_meets_the_target_from_below():
     sigma = calibrate_noise_multiplier(10.0, 1e-5, 0.0376, 1800, "rdp")
 
