@@ -24,6 +24,7 @@ from opacus import GradSampleModule
 from opacus.optimizers import DPOptimizer
 from torch.nn import functional as F
 
+from client.augment import augment
 from client.sampling import PoissonSampler
 from common.config import ModelConfig, TrainingConfig
 from common.data import ImageSet
@@ -201,9 +202,10 @@ class DPGANTrainer:
         z, fake_condition = self._fake_batch(self.training.batch_size)
         with torch.no_grad():
             fake = self.generator(z, fake_condition)
-        result = self.discriminator_gradients(
-            self.images[batch], self.labels[batch], fake, fake_condition
-        )
+        real = self.images[batch]
+        if self.training.augmentation:
+            real, fake = augment(real, self.torch_rng), augment(fake, self.torch_rng)
+        result = self.discriminator_gradients(real, self.labels[batch], fake, fake_condition)
         self.base_d_optimizer.step()
         return result
 
@@ -221,7 +223,8 @@ class DPGANTrainer:
         if self.dp.private:
             self.d_module.disable_hooks()
         images = self.generator(z, condition)
-        adversarial = F.softplus(-self.d_module(images, condition)).mean()
+        seen = augment(images, self.torch_rng) if self.training.augmentation else images
+        adversarial = F.softplus(-self.d_module(seen, condition)).mean()
         loss = adversarial
         if self.training.mode_seeking_weight > 0:
             loss = loss + self.training.mode_seeking_weight * mode_seeking_penalty(

@@ -104,6 +104,8 @@ class TrainingConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     mode_seeking_weight: float = 0.0
+    # Shift and cut out D's real and generated inputs alike (DiffAugment); DP-safe, per row.
+    augmentation: bool = False
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "batch_size", "must be >= 1")

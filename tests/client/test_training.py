@@ -177,3 +177,13 @@ def test_adaptive_schedule_steps_the_generator_when_d_spots_its_images(
     losses = trainer.train(6)
 
     assert losses["g_steps"] == expected_g_steps
+
+
+def test_augmentation_trains_both_private_and_non_private():
+    for noise in (1.0, 0.0):
+        trainer = make_trainer(make_data(), noise=noise)
+        trainer.training = TrainingConfig(batch_size=8, augmentation=True)
+
+        losses = trainer.train(4)
+
+        assert np.isfinite(losses["d_loss_fake"]) and np.isfinite(losses["g_loss"])
