@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from collections import Counter
 
 from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
@@ -49,9 +50,8 @@ def _merged(history: list[HistoryEntry]) -> list[HistoryEntry]:
     Composing n steps of one mechanism is exactly what an entry with n steps means, so this
     changes no epsilon; without it a ledger of one entry per round makes every epsilon cost
     grow with the round count (4.5 s at 80 rounds)."""
-    steps: dict[tuple[float, float], int] = {}
+    steps: Counter[tuple[float, float]] = Counter()
     for sigma, rate, count in history:
         if count > 0:
-            key = (float(sigma), float(rate))
-            steps[key] = steps.get(key, 0) + int(count)
+            steps[float(sigma), float(rate)] += int(count)
     return [(sigma, rate, count) for (sigma, rate), count in steps.items()]

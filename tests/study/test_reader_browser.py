@@ -3,27 +3,13 @@
 import json
 import re
 import subprocess
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 
 from tests.common.test_run_data import write_run
-from tests.integration.conftest import BIN, Processes, free_port
+from tests.integration.conftest import BIN, Processes, free_port, wait_for_port
 from tests.study.browser import chromium_path
-
-
-def wait_for_page(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 @pytest.mark.timeout(300)
@@ -34,13 +20,13 @@ def test_a_reader_answers_twenty_images_in_chromium_then_scores(tmp_path):
     write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[np.arange(40) % 4])
     port = free_port()
     processes = Processes()
-    processes.start(
+    server = processes.start(
         [str(BIN / "privsynth"), "reader-study", str(tmp_path / "run")]
         + ["--images", "20", "--port", str(port)],
         tmp_path / "server.log",
     )
     try:
-        wait_for_page(f"http://127.0.0.1:{port}/")
+        wait_for_port(server, port)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
             page = browser.new_page()
