@@ -22,6 +22,7 @@ from common.data.federation import label_space
 from common.errors import UserError
 from common.models import build_models
 from common.protocol import RoundRequest, SiteReply, TrainRequest
+from common.run_lock import run_folder_lock
 from server.outputs import read_stats, write_outputs
 
 CHECKPOINT = "checkpoint.pt"
@@ -275,13 +276,14 @@ def run_federation(
     exchange: Exchange,
 ) -> dict:
     """Train until a stop condition, then write the run's outputs. Returns the summary."""
-    server = FederationServer(config, run_dir, resume)
-    state = server.run(exchange)
-    return write_outputs(
-        config,
-        server.run_dir,
-        server.class_names,
-        server.multi_label,
-        state.generator_ema,
-        server.summary(),
-    )
+    with run_folder_lock(run_dir):
+        server = FederationServer(config, run_dir, resume)
+        state = server.run(exchange)
+        return write_outputs(
+            config,
+            server.run_dir,
+            server.class_names,
+            server.multi_label,
+            state.generator_ema,
+            server.summary(),
+        )

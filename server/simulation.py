@@ -10,6 +10,7 @@ import torch
 from common import atomic
 from common.config import Config, config_to_yaml
 from common.data.federation import plan_federation
+from common.run_lock import run_folder_lock
 
 
 def simulate(config: Config, run_dir: Path, resume: bool = False) -> dict:
@@ -24,33 +25,34 @@ def simulate(config: Config, run_dir: Path, resume: bool = False) -> dict:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     run_dir = Path(run_dir).resolve()
-    if not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(run_dir / "config.yaml", config_to_yaml(config))
-        atomic.write_text(run_dir / "split.json", json.dumps(plan_federation(config).to_dict()))
-    sites = config.federation.num_sites
-    gpus = 1.0 / sites if torch.cuda.is_available() else 0.0
-    cores = max(1, os.cpu_count() or 1)
-    cpus = config.runtime.cpus_per_site or min(1.0, cores / sites)
-    # Flower logs a deprecation notice for run_simulation; `flwr run .` is the other way in.
-    logging.getLogger("flwr").setLevel(logging.ERROR)
-    run_simulation(
-        server_app=build_server_app(
-            {"config": str(run_dir / "config.yaml"), "run-dir": str(run_dir), "resume": resume}
-        ),
-        client_app=client_app,
-        num_supernodes=sites,
-        backend_config={
-            "client_resources": {"num_cpus": cpus, "num_gpus": gpus},
-            "init_args": {
-                "num_cpus": cores,
-                "include_dashboard": False,
-                "logging_level": "error",
-                "log_to_driver": True,
+    with run_folder_lock(run_dir):
+        if not resume:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(run_dir / "config.yaml", config_to_yaml(config))
+            atomic.write_text(run_dir / "split.json", json.dumps(plan_federation(config).to_dict()))
+        sites = config.federation.num_sites
+        gpus = 1.0 / sites if torch.cuda.is_available() else 0.0
+        cores = max(1, os.cpu_count() or 1)
+        cpus = config.runtime.cpus_per_site or min(1.0, cores / sites)
+        # Flower logs a deprecation notice for run_simulation; `flwr run .` is the other way in.
+        logging.getLogger("flwr").setLevel(logging.ERROR)
+        run_simulation(
+            server_app=build_server_app(
+                {"config": str(run_dir / "config.yaml"), "run-dir": str(run_dir), "resume": resume}
+            ),
+            client_app=client_app,
+            num_supernodes=sites,
+            backend_config={
+                "client_resources": {"num_cpus": cpus, "num_gpus": gpus},
+                "init_args": {
+                    "num_cpus": cores,
+                    "include_dashboard": False,
+                    "logging_level": "error",
+                    "log_to_driver": True,
+                },
             },
-        },
-    )
-    summary_path = run_dir / "summary.json"
-    if not summary_path.exists():
-        raise RuntimeError(f"the simulation ended without writing {summary_path}")
-    return json.loads(summary_path.read_text())
+        )
+        summary_path = run_dir / "summary.json"
+        if not summary_path.exists():
+            raise RuntimeError(f"the simulation ended without writing {summary_path}")
+        return json.loads(summary_path.read_text())

@@ -10,6 +10,7 @@ from PIL import Image
 from client.site import RoundRefused
 from client.site_config import simulated_site
 from common.config import config_from_dict
+from common.errors import UserError
 from common.protocol import SiteReply
 from server.federation import FederationServer, SiteFailure, run_federation, weighted_average
 
@@ -190,3 +191,13 @@ def test_fewer_than_min_sites_after_retries_stops_with_a_clear_reason(tmp_path):
     assert asked.count(1) == 3  # first try + 2 retries
     assert "fewer than federation.min_sites=2" in state.stop_reason
     assert "site crashed" in state.stop_reason
+
+
+def test_a_second_server_on_a_folder_in_use_writes_nothing(tmp_path, hold_run_folder):
+    config = make_config()
+    hold_run_folder(tmp_path)
+
+    with pytest.raises(UserError, match="in use by another privsynth process"):
+        run_federation(config, tmp_path, False, in_process_exchange(config, tmp_path))
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]
