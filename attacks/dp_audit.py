@@ -124,6 +124,11 @@ def attack(context: AttackContext) -> AttackResult:
     if not ledger_path.exists():
         return AttackResult(skipped=f"no privacy ledger at {ledger_path} to take the settings from")
     ledger = json.loads(ledger_path.read_text())
+    if ledger["noise_multiplier"] is None:
+        return AttackResult(
+            skipped=f"site {site} trained no DP-SGD (its ledger holds only releases, e.g. "
+            "training.method=mean_embedding); this audit checks DP-SGD"
+        )
     run_steps = sum(entry["steps"] for entry in ledger["entries"])
     steps = min(options.audit_steps, run_steps) if options.audit_steps else run_steps
     sigma, rate, delta = ledger["noise_multiplier"], ledger["sample_rate"], ledger["delta"]

@@ -10,12 +10,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from client.mean_embedding import noisy_class_sums
 from client.training import DPGANTrainer, DPSettings
 from common import atomic
 from common.config import Config, SiteBudget
 from common.data import ImageSet
+from common.mean_embedding import features_for
 from common.models import build_models
-from common.privacy.accounting import calibrate_noise_multiplier
+from common.privacy.accounting import (
+    calibrate_noise_multiplier,
+    calibrate_release_noise,
+    epsilon_spent,
+)
 from common.privacy.ledger import PrivacyLedger
 from common.protocol import RoundRequest, RoundResult
 
@@ -163,7 +169,8 @@ class Site:
         device: torch.device,
         show_progress: bool = False,
     ) -> RoundResult:
-        """One round of local DP training; refuses (RoundRefused) if over the site's budget.
+        """One round of local DP training, or for the mean_embedding method the site's one
+        release; refuses (RoundRefused) if over the site's budget.
 
         show_progress: a bar over the local steps on the site's console (a SuperNode's log).
         """
@@ -174,6 +181,8 @@ class Site:
         cached = self.cached_reply(request_key)
         if cached is not None:
             return cached
+        if config.training.method == "mean_embedding":
+            return self.release_mean_embedding(config, request, request_key, started)
         ledger = self.open_ledger(config, request.planned_steps, request.round)
         spent = ledger.epsilon()
         after = ledger.epsilon_after(request.local_steps)
@@ -237,6 +246,45 @@ class Site:
             discriminator=discriminator_state if shares else None,
             metrics=metrics,
         )
+        atomic.torch_save({"request": request_key, "result": asdict(result)}, self.reply_path)
+        return result
+
+    def release_mean_embedding(
+        self, config: Config, request: RoundRequest, request_key: str, started: float
+    ) -> RoundResult:
+        """The site's noised per-class embedding sums, with noise the site calibrates itself
+        so that everything its ledger holds plus this release stays within its budget."""
+        budget = self.policy.budget
+        ledger = PrivacyLedger.open(self.ledger_path, budget.delta, self.policy.accountant)
+        spent = ledger.epsilon()
+        sigma = calibrate_release_noise(
+            ledger.history(), budget.target_epsilon, budget.delta, ledger.accountant
+        )
+        sigma = max(sigma, self.policy.min_noise_multiplier)
+        after = epsilon_spent([*ledger.history(), (sigma, 1.0, 1)], budget.delta, ledger.accountant)
+        if math.isinf(sigma) or (
+            self.policy.private and after > self.policy.max_epsilon + EPSILON_SLACK
+        ):
+            raise RoundRefused(
+                f"site {self.policy.name} refuses round {request.round}: its ledger already "
+                f"holds epsilon {spent:.3f} of its target {budget.target_epsilon:g}, so no "
+                "release fits its budget"
+            )
+        # Recorded before the release is computed: a crash can only over-count.
+        ledger.record_release(request.round, sigma)
+        release = noisy_class_sums(self.data, self.unit_keys(), features_for(config), sigma)
+        metrics = {
+            "num_examples": float(len(self.data)),
+            "epsilon": ledger.epsilon(),
+            "delta": ledger.delta,
+            "max_epsilon": self.policy.max_epsilon,
+            "noise_multiplier": sigma,
+            "sample_rate": 1.0,
+            "steps": float(ledger.steps),
+            "budget_exhausted": 1.0,  # the release is the site's whole contribution
+            "seconds": time.perf_counter() - started,
+        }
+        result = RoundResult(generator={}, discriminator=None, metrics=metrics, release=release)
         atomic.torch_save({"request": request_key, "result": asdict(result)}, self.reply_path)
         return result
 

@@ -24,17 +24,19 @@ def _print_plan(config: Config) -> None:
 
     plan = plan_federation(config)
     federation = config.federation
-    steps = federation.rounds * federation.local_steps
+    releases = config.training.method == "mean_embedding"
+    steps = 1 if releases else federation.rounds * federation.local_steps
+    planned = "one mean-embedding release (Gaussian mechanism)" if releases else f"{steps} DP steps"
     print(config_to_yaml(config))
     print(
         f"data: {len(plan.data)} images, holdout {len(plan.holdout)}, "
-        f"{federation.num_sites} sites ({federation.partition}), {steps} DP steps planned per site"
+        f"{federation.num_sites} sites ({federation.partition}), {planned} planned per site"
     )
     for site in range(federation.num_sites):
         data = plan.site_data(site)
         keys = data.patient_keys() if config.privacy.unit == "patient" else np.arange(len(data))
         units = len(np.unique(keys))
-        rate = min(1.0, config.training.batch_size / units)
+        rate = 1.0 if releases else min(1.0, config.training.batch_size / units)
         budget = config.site_budget(site)
         sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
             budget.target_epsilon, budget.delta, rate, steps, config.privacy.accountant

@@ -23,6 +23,8 @@ RESOLUTIONS = (28, 32, 64, 128)
 UPSAMPLING = ("transposed", "nearest")  # the generator's 2x upsampling layers
 PRIVACY_UNITS = ("image", "patient")
 ACCOUNTANTS = ("rdp", "prv", "gdp")
+# What a site releases: DP-SGD discriminator rounds, or one noised mean embedding.
+METHODS = ("dpgan", "mean_embedding")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -92,8 +94,15 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Local optimisation at a site."""
+    """Local optimisation at a site.
 
+    method: dpgan trains a DP-SGD discriminator at each site for federation.rounds rounds;
+    mean_embedding has each site release its per-class mean random-feature embedding once,
+    through the Gaussian mechanism, and the server fits the generator to it (section
+    `mean_embedding`). The first suits larger budgets, the second epsilon around 1.
+    """
+
+    method: str = "dpgan"
     batch_size: int = 64
     discriminator_steps_per_generator_step: int = 4
     # 0: the fixed schedule above. Otherwise a generator step follows every D step whose
@@ -122,6 +131,29 @@ class TrainingConfig:
         for key in ("beta1", "beta2"):
             _require(0 <= getattr(self, key) < 1, key, "must be in [0, 1)")
         _require(self.mode_seeking_weight >= 0, "mode_seeking_weight", "must be >= 0")
+        _choice(self.method, "method", METHODS)
+
+
+@dataclass(frozen=True)
+class MeanEmbeddingConfig:
+    """DP-MERF (Harder et al. 2021): random Fourier features of a Gaussian kernel on pixels.
+
+    frequencies: random frequencies; each gives a cosine and a sine feature.
+    bandwidth: the kernel's length scale in units of sqrt(pixel count), for pixels in [-1, 1].
+    generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
+    """
+
+    frequencies: int = 1000
+    bandwidth: float = 0.25
+    generator_steps: int = 600
+    batch_per_class: int = 200
+    generator_lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for key in ("frequencies", "generator_steps", "batch_per_class"):
+            _require(getattr(self, key) >= 1, key, "must be >= 1")
+        for key in ("bandwidth", "generator_lr"):
+            _require(getattr(self, key) > 0, key, "must be > 0")
 
 
 def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:
@@ -239,6 +271,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    mean_embedding: MeanEmbeddingConfig = field(default_factory=MeanEmbeddingConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

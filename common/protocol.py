@@ -4,10 +4,13 @@ Server -> site (message type `train`): ArrayRecord "generator", optionally Array
 "discriminator", ConfigRecord "request" (round, local_steps, planned_steps,
 share_discriminator, config = the resolved YAML, run_dir).
 Site -> server: ArrayRecord "generator", optionally "discriminator", MetricRecord "metrics",
-ConfigRecord "site" (name). A refusal is an error reply whose reason says why.
+ConfigRecord "site" (name); for the mean_embedding method an ArrayRecord "release" (noised
+per-class feature sums and counts) and an empty generator. A refusal is an error reply whose
+reason says why.
 
-Only DP outputs travel back: weights trained through the DP discriminator, the
-accountant's epsilon, and losses on generated images (never on private ones).
+Only DP outputs travel back: weights trained through the DP discriminator or the Gaussian
+mechanism's release, the accountant's epsilon, and losses on generated images (never on
+private ones).
 """
 
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ class RoundResult:
     generator: dict[str, torch.Tensor]
     discriminator: dict[str, torch.Tensor] | None
     metrics: dict[str, float]
+    release: dict[str, torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,12 +103,15 @@ def encode_reply(site: str, result: RoundResult) -> RecordDict:
     )
     if result.discriminator is not None:
         content["discriminator"] = ArrayRecord(result.discriminator)
+    if result.release is not None:
+        content["release"] = ArrayRecord(result.release)
     return content
 
 
 def decode_reply(message: Message) -> SiteReply:
     content = message.content
     discriminator = content.get("discriminator")
+    release = content.get("release")
     return SiteReply(
         site=str(content["site"]["name"]),
         node_id=message.metadata.src_node_id,
@@ -112,5 +119,6 @@ def decode_reply(message: Message) -> SiteReply:
             generator=content["generator"].to_torch_state_dict(),
             discriminator=None if discriminator is None else discriminator.to_torch_state_dict(),
             metrics={key: float(value) for key, value in content["metrics"].items()},
+            release=None if release is None else release.to_torch_state_dict(),
         ),
     )

@@ -3,7 +3,8 @@
 The server owns the generator: each round it sends it to every site, averages the
 generators that come back (weighted by the sites' example counts), optionally averages the
 discriminators too (both are DP outputs), logs the round and checkpoints atomically. It
-stops when the rounds are done or every site's budget is spent.
+stops when the rounds are done or every site's budget is spent. With the mean_embedding
+method there is one round: the sites' releases, to which the server fits the generator.
 """
 
 import json
@@ -23,6 +24,7 @@ from common.errors import UserError
 from common.models import build_models
 from common.protocol import RoundRequest, SiteReply, TrainRequest
 from common.run_lock import run_folder_lock
+from server.mean_embedding import fit_generator
 from server.outputs import read_stats, write_outputs
 
 CHECKPOINT = "checkpoint.pt"
@@ -76,7 +78,10 @@ class FederationServer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.class_names, self.multi_label = label_space(config)
-        self.planned_steps = config.federation.rounds * config.federation.local_steps
+        self.releases = config.training.method == "mean_embedding"
+        self.rounds = 1 if self.releases else config.federation.rounds
+        self.local_steps = 1 if self.releases else config.federation.local_steps
+        self.planned_steps = self.rounds * self.local_steps
         if resume:
             self.state = self._load_checkpoint()
             self._drop_stats_after(self.state.round)
@@ -122,7 +127,7 @@ class FederationServer:
         return TrainRequest(
             round_request=RoundRequest(
                 round=self.state.round + 1,
-                local_steps=self.config.federation.local_steps,
+                local_steps=self.local_steps,
                 planned_steps=self.planned_steps,
                 share_discriminator=self.config.federation.share_discriminator,
             ),
@@ -137,7 +142,19 @@ class FederationServer:
         state = self.state
         state.round += 1
         state.elapsed_s += seconds
-        if replies:
+        server_metrics = {}
+        if replies and self.releases:
+            started = time.perf_counter()
+            state.generator, fit_loss = fit_generator(
+                self.config,
+                len(self.class_names),
+                self.multi_label,
+                state.generator,
+                [reply.result.release for reply in replies],
+            )
+            state.generator_ema = state.generator
+            server_metrics = {"fit_loss": fit_loss, "fit_seconds": time.perf_counter() - started}
+        elif replies:
             weights = [reply.result.metrics["num_examples"] for reply in replies]
             state.generator = weighted_average([r.result.generator for r in replies], weights)
             decay = self.config.output.generator_ema
@@ -166,6 +183,7 @@ class FederationServer:
             "failures": [
                 {"node_id": f.node_id, "refused": f.refused, "reason": f.reason} for f in failures
             ],
+            **({"server": server_metrics} if server_metrics else {}),
         }
         with open(self.run_dir / STATS, "a") as log:
             log.write(json.dumps(stats) + "\n")
@@ -174,8 +192,10 @@ class FederationServer:
         return stats
 
     def _stop_reason(self, replies: list[SiteReply], failures: list[SiteFailure]) -> str:
-        if self.state.round >= self.config.federation.rounds:
-            return f"completed {self.config.federation.rounds} rounds"
+        if self.releases and replies:
+            return f"fitted the generator to {len(replies)} site(s)' mean embeddings"
+        if self.state.round >= self.rounds:
+            return f"completed {self.rounds} rounds"
         if self.state.site_exhausted and all(self.state.site_exhausted.values()) and not failures:
             return "every site's privacy budget is spent"
         if len(replies) < self.config.federation.min_sites:
@@ -192,15 +212,14 @@ class FederationServer:
 
     def run(self, exchange: Exchange) -> ServerState:
         """Rounds until a stop condition; `exchange` sends a request to every site."""
-        federation = self.config.federation
         # A resumed run re-checks why it stopped: it may have been given more rounds.
         self.state.stop_reason = ""
         with tqdm(
-            total=federation.rounds, initial=self.state.round, unit="round", desc="federation"
+            total=self.rounds, initial=self.state.round, unit="round", desc="federation"
         ) as bar:
             while not self.state.stop_reason:
-                if self.state.round >= federation.rounds:
-                    self.state.stop_reason = f"completed {federation.rounds} rounds"
+                if self.state.round >= self.rounds:
+                    self.state.stop_reason = f"completed {self.rounds} rounds"
                     break
                 started = time.perf_counter()
                 replies, failures = self._collect(exchange)
@@ -240,6 +259,8 @@ class FederationServer:
             return "no replies"
         steps = max(int(s["steps"]) for s in sites)
         eps = ",".join(f"{float(s['epsilon']):.2f}" for s in sites)
+        if self.releases:
+            return f"released eps [{eps}] fit loss {stats['server']['fit_loss']:.4f}"
         g_loss = sum(float(s["g_loss"]) for s in sites) / len(sites)
         return f"local steps {steps}/{self.planned_steps} eps [{eps}] g_loss {g_loss:.2f}"
 
@@ -261,7 +282,7 @@ class FederationServer:
                 site: m["noise_multiplier"] for site, m in sorted(last.items())
             },
             "final_losses": {
-                site: {"g_loss": m["g_loss"], "d_loss_fake": m["d_loss_fake"]}
+                site: {key: m[key] for key in ("g_loss", "d_loss_fake") if key in m}
                 for site, m in sorted(last.items())
             },
             "class_names": list(self.class_names),

@@ -140,10 +140,12 @@ def plot_training(stats: list[dict], path: Path) -> None:
         eps = [float(row["sites"][site]["epsilon"]) for row in stats if site in row["sites"]]
         if all(math.isfinite(e) for e in eps):
             ax_eps.plot(rounds, eps, marker=".", label=site)
-        g = [float(row["sites"][site]["g_loss"]) for row in stats if site in row["sites"]]
-        d = [float(row["sites"][site]["d_loss_fake"]) for row in stats if site in row["sites"]]
-        ax_loss.plot(rounds, g, label=f"{site} G")
-        ax_loss.plot(rounds, d, linestyle="--", label=f"{site} D (generated)")
+        metrics = [row["sites"][site] for row in stats if site in row["sites"]]
+        # A mean_embedding release trains nothing at the site: no losses to plot.
+        if all("g_loss" in m for m in metrics):
+            ax_loss.plot(rounds, [float(m["g_loss"]) for m in metrics], label=f"{site} G")
+            d = [float(m["d_loss_fake"]) for m in metrics]
+            ax_loss.plot(rounds, d, linestyle="--", label=f"{site} D (generated)")
     ax_eps.set(xlabel="round", ylabel="epsilon spent", title="Privacy spent per site")
     ax_loss.set(xlabel="round", ylabel="loss", title="Losses (on generated images)")
     for ax in (ax_eps, ax_loss):

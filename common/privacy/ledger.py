@@ -102,6 +102,11 @@ class PrivacyLedger:
         )
         self.save()
 
+    def record_release(self, round_number: int, noise_multiplier: float) -> None:
+        """Record a one-shot Gaussian release (sample rate 1, one step), before it is made."""
+        self.entries.append(LedgerEntry(round_number, noise_multiplier, 1.0, 1, time.time()))
+        self.save()
+
     def save(self) -> None:
         raw = asdict(self)
         raw.pop("path")

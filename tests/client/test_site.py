@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from common.data.federation import clear_memory_cache
 from common.errors import UserError
 from common.models import build_models
 from common.privacy.accounting import epsilon_spent
+from common.privacy.ledger import PrivacyLedger
 from common.protocol import RoundRequest
 
 CONFIG = config_from_dict(
@@ -204,3 +207,67 @@ def test_a_generator_with_nearest_upsampling_is_accepted_and_trained(tmp_path):
 def test_malformed_step_counts_are_refused(tmp_path):
     with pytest.raises(RoundRefused, match="malformed"):
         run(make_site(tmp_path), 1, steps=0)
+
+
+RELEASE_CONFIG = config_from_dict(
+    config_to_dict(CONFIG),
+    ["training.method=mean_embedding", "mean_embedding.frequencies=16"],
+)
+
+
+RELEASE_GENERATOR = generator_state()
+
+
+def release(site, round_number=1):
+    return site.run_round(
+        RELEASE_CONFIG, request(round_number, 1, 1), RELEASE_GENERATOR, None, torch.device("cpu")
+    )
+
+
+def test_a_release_is_recorded_before_and_reports_the_accountants_epsilon(tmp_path):
+    site = make_site(tmp_path, epsilon=1.0)
+
+    result = release(site)
+
+    ledger = json.loads(site.ledger_path.read_text())
+    sigma = result.metrics["noise_multiplier"]
+    assert [(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in ledger["entries"]] == [
+        (sigma, 1.0, 1)
+    ]
+    assert result.metrics["epsilon"] == pytest.approx(epsilon_spent([(sigma, 1.0, 1)], 1e-5, "rdp"))
+    assert result.metrics["epsilon"] <= 1.0
+    assert result.generator == {} and result.discriminator is None
+    assert set(result.release) == {"feature_sums", "counts"}
+    assert result.release["feature_sums"].shape == (2, 32)
+
+
+def test_a_repeated_release_request_is_answered_from_the_kept_reply_at_no_cost(tmp_path):
+    site = make_site(tmp_path, epsilon=1.0)
+    first = release(site)
+
+    again = release(site)
+
+    assert torch.equal(again.release["feature_sums"], first.release["feature_sums"])
+    assert len(json.loads(site.ledger_path.read_text())["entries"]) == 1
+
+
+def test_a_second_release_gets_only_what_is_left_of_the_budget(tmp_path):
+    site = make_site(tmp_path, epsilon=1.0)
+    first = release(site, 1)
+
+    second = release(site, 2)
+
+    assert second.metrics["noise_multiplier"] > 10 * first.metrics["noise_multiplier"]
+    assert second.metrics["epsilon"] <= 1.0
+
+
+def test_a_site_whose_ledger_is_spent_refuses_to_release(tmp_path):
+    site = make_site(tmp_path, epsilon=1.0)
+    ledger = PrivacyLedger.open(site.ledger_path, 1e-5, "rdp")
+    ledger.calibrate(0.5, 0.5)
+    ledger.record(1, 1000)
+
+    with pytest.raises(RoundRefused, match="no release fits its budget"):
+        release(site, 2)
+
+    assert len(json.loads(site.ledger_path.read_text())["entries"]) == 1

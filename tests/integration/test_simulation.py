@@ -60,3 +60,26 @@ def test_three_site_simulation_writes_a_run_folder_and_resumes(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert len((run_dir / "stats.jsonl").read_text().splitlines()) == 2
     assert "completed 2 rounds" in again.stdout
+
+
+@pytest.mark.timeout(400)
+def test_a_mean_embedding_simulation_is_one_release_per_site_then_the_servers_fit(tmp_path):
+    run_dir = tmp_path / "run"
+    method = [
+        "training.method=mean_embedding",
+        "mean_embedding.frequencies=64",
+        "mean_embedding.generator_steps=5",
+        "privacy.target_epsilon=1",
+    ]
+
+    result = privsynth("run", "quickstart", *overrides(*TINY, *method), "--run-dir", str(run_dir))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["rounds"] == 1
+    assert all(0.9 < eps <= 1.0 for eps in summary["epsilon_per_site"].values())
+    assert sorted(summary["epsilon_per_site"]) == ["site-0", "site-1", "site-2"]
+    for site in summary["epsilon_per_site"]:
+        ledger = json.loads((run_dir / "sites" / site / "ledger.json").read_text())
+        assert [(e["sample_rate"], e["steps"]) for e in ledger["entries"]] == [(1.0, 1)]
+    assert np.load(run_dir / "synthetic.npz")["train_images"].shape[1:] == (28, 28)

@@ -2,7 +2,11 @@ import math
 
 import pytest
 
-from common.privacy.accounting import calibrate_noise_multiplier, epsilon_spent
+from common.privacy.accounting import (
+    calibrate_noise_multiplier,
+    calibrate_release_noise,
+    epsilon_spent,
+)
 
 
 def test_rdp_epsilon_is_pinned_for_fixed_sigma_rate_and_steps():
@@ -51,3 +55,26 @@ def test_no_steps_spend_nothing_and_no_noise_spends_everything():
     assert epsilon_spent([], 1e-5, "rdp") == 0.0
     assert math.isinf(epsilon_spent([(0.0, 0.1, 10)], 1e-5, "rdp"))
     assert calibrate_noise_multiplier(math.inf, 1e-5, 0.1, 10, "rdp") == 0.0
+
+
+def test_release_noise_is_pinned_for_epsilon_one_on_a_fresh_ledger():
+    sigma = calibrate_release_noise([], 1.0, 1e-5, "rdp")
+
+    assert sigma == pytest.approx(4.0469, abs=0.02)
+    assert epsilon_spent([(sigma, 1.0, 1)], 1e-5, "rdp") <= 1.0
+
+
+@pytest.mark.parametrize("accountant", ["rdp", "prv"])
+def test_release_noise_fits_what_the_ledger_already_spent_within_the_target(accountant):
+    history = [(10.5, 0.04, 2000)]
+
+    sigma = calibrate_release_noise(history, 1.0, 1e-5, accountant)
+
+    assert sigma > calibrate_release_noise([], 1.0, 1e-5, accountant)
+    total = epsilon_spent([*history, (sigma, 1.0, 1)], 1e-5, accountant)
+    assert 0.97 <= total <= 1.0
+
+
+def test_no_release_fits_a_spent_budget():
+    assert math.isinf(calibrate_release_noise([(0.5, 0.5, 1000)], 1.0, 1e-5, "rdp"))
+    assert calibrate_release_noise([], math.inf, 1e-5, "rdp") == 0.0

@@ -1,0 +1,49 @@
+"""A site's one-shot DP release for the mean_embedding method: noised per-class sums of the
+random-feature embedding, plus noised per-class counts. No Flower here.
+
+Each privacy unit (an image, or all of a patient's images) contributes the vector
+[phi(x) (x) y, y] summed over its images and scaled to norm <= 1, so adding or removing a unit
+moves the released sums by at most 1 in L2: the Gaussian mechanism with noise multiplier sigma
+adds N(0, sigma^2) to every coordinate.
+"""
+
+import secrets
+
+import numpy as np
+import torch
+
+from client.training import to_tensors
+from common.data import ImageSet
+from common.mean_embedding import RandomFourierFeatures
+
+BATCH = 1024
+
+
+def unit_contributions(
+    data: ImageSet, unit_keys: np.ndarray, features: RandomFourierFeatures
+) -> torch.Tensor:
+    """(units, K * dim + K): each unit's [phi (x) y, y] summed over its images, norm <= 1."""
+    images, labels = to_tensors(data, torch.device("cpu"))
+    rows = []
+    with torch.no_grad():
+        for start in range(0, len(data), BATCH):
+            phi = features(images[start : start + BATCH])
+            y = labels[start : start + BATCH]
+            rows.append(torch.cat([(y[:, :, None] * phi[:, None, :]).flatten(1), y], dim=1))
+    per_image = torch.cat(rows)
+    _, unit_of_image = np.unique(unit_keys, return_inverse=True)
+    per_unit = torch.zeros(unit_of_image.max() + 1, per_image.shape[1], dtype=per_image.dtype)
+    per_unit.index_add_(0, torch.from_numpy(unit_of_image), per_image)
+    return per_unit / per_unit.norm(dim=1, keepdim=True).clamp(min=1.0)
+
+
+def noisy_class_sums(
+    data: ImageSet, unit_keys: np.ndarray, features: RandomFourierFeatures, noise_multiplier: float
+) -> dict[str, torch.Tensor]:
+    """{"feature_sums": (K, dim), "counts": (K,)}, both noised; the only thing released."""
+    total = unit_contributions(data, unit_keys, features).sum(dim=0)
+    # Seeded from the OS: noise the server could regenerate from a config seed would be none.
+    rng = torch.Generator().manual_seed(secrets.randbits(63))
+    total = total + noise_multiplier * torch.randn(total.shape, generator=rng, dtype=total.dtype)
+    k = data.num_classes
+    return {"feature_sums": total[: k * features.dim].view(k, features.dim), "counts": total[-k:]}

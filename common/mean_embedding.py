@@ -1,0 +1,36 @@
+"""Random Fourier features of a Gaussian kernel on pixels (Rahimi & Recht 2007): the embedding
+that DP-MERF (Harder et al. 2021) releases per class and fits the generator to.
+
+Sites and server build the same features from the config alone (seed, resolution and the
+`mean_embedding` section); nothing about them depends on private data.
+"""
+
+import math
+
+import torch
+
+from common.config import Config
+
+
+class RandomFourierFeatures:
+    """phi(x) = [cos(Wx), sin(Wx)] / sqrt(F), W ~ N(0, I / length_scale^2): every image's
+    embedding has norm exactly 1, and <phi(x), phi(x')> approximates
+    exp(-|x - x'|^2 / (2 length_scale^2)). Images are (N, 1, R, R) or (N, R, R) in [-1, 1]."""
+
+    def __init__(self, pixels: int, frequencies: int, bandwidth: float, seed: int) -> None:
+        length_scale = bandwidth * math.sqrt(pixels)
+        rng = torch.Generator().manual_seed(seed)
+        self.weights = torch.randn(pixels, frequencies, generator=rng) / length_scale
+        self.dim = 2 * frequencies
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        projected = images.flatten(1) @ self.weights
+        scale = 1.0 / math.sqrt(self.weights.shape[1])
+        return torch.cat([projected.cos(), projected.sin()], dim=1) * scale
+
+
+def features_for(config: Config) -> RandomFourierFeatures:
+    settings = config.mean_embedding
+    return RandomFourierFeatures(
+        config.data.resolution**2, settings.frequencies, settings.bandwidth, config.seed
+    )

@@ -1,0 +1,70 @@
+"""The server's side of the mean_embedding method: pool the sites' noised releases into one
+mean embedding per class and fit the generator to it. Post-processing of DP outputs only, so
+it costs no privacy however long it runs. No Flower here."""
+
+import torch
+from tqdm import tqdm
+
+from common.config import Config
+from common.mean_embedding import features_for
+from common.models import build_generator
+
+StateDict = dict[str, torch.Tensor]
+
+
+def class_means(releases: list[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-class mean embeddings (K, dim), pooled noised counts (K,)) from the sites' sums."""
+    sums = sum(release["feature_sums"].double() for release in releases)
+    counts = sum(release["counts"].double() for release in releases)
+    # A noised count can come out near zero or negative for a class a site barely has.
+    return (sums / counts.clamp(min=1.0)[:, None]).float(), counts.float()
+
+
+def _conditions(num_classes: int, multi_label: bool, per_class: int, prior: float, rng):
+    if not multi_label:
+        return torch.eye(num_classes).repeat_interleave(per_class, dim=0)
+    return (torch.rand(num_classes * per_class, num_classes, generator=rng) < prior).float()
+
+
+def fit_generator(
+    config: Config,
+    num_classes: int,
+    multi_label: bool,
+    generator_state: StateDict,
+    releases: list[dict[str, torch.Tensor]],
+    show_progress: bool = True,
+) -> tuple[StateDict, float]:
+    """(fitted generator weights, final loss): minimise, over generated batches,
+    sum over classes of |mean phi(generated images of the class) - released class mean|^2."""
+    settings = config.mean_embedding
+    features = features_for(config)
+    targets, counts = class_means(releases)
+    present = counts >= 1.0
+    generator = build_generator(num_classes, config.data.resolution, config.model)
+    generator.load_state_dict(generator_state)
+    generator.train()
+    optimizer = torch.optim.Adam(
+        generator.parameters(), lr=settings.generator_lr, betas=(0.5, 0.999)
+    )
+    rng = torch.Generator().manual_seed(config.seed)
+    loss_value = float("nan")
+    bar = tqdm(
+        range(settings.generator_steps),
+        desc="fitting the generator to the sites' mean embeddings",
+        unit="step",
+        disable=not show_progress,
+    )
+    for _ in bar:
+        conditions = _conditions(
+            num_classes, multi_label, settings.batch_per_class, config.model.multilabel_prior, rng
+        )
+        z = torch.randn(len(conditions), generator.latent_dim, generator=rng)
+        phi = features(generator(z, conditions))
+        generated = (conditions.T @ phi) / conditions.sum(dim=0).clamp(min=1.0)[:, None]
+        loss = (generated - targets)[present].pow(2).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_value = float(loss.detach())
+        bar.set_postfix(loss=f"{loss_value:.4f}")
+    return {k: v.detach().clone() for k, v in generator.state_dict().items()}, loss_value

@@ -1,0 +1,65 @@
+"""A site's one-shot release: bounded contributions, and noise of the calibrated scale."""
+
+import numpy as np
+import torch
+
+from client.mean_embedding import noisy_class_sums, unit_contributions
+from common.data import ImageSet
+from common.mean_embedding import RandomFourierFeatures
+
+FEATURES = RandomFourierFeatures(pixels=64, frequencies=200, bandwidth=0.5, seed=0)
+
+
+def image_set(n: int, seed: int = 0, patient_ids=None) -> ImageSet:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 8, 8), dtype=np.uint8)
+    labels = np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)]
+    return ImageSet(images, labels, ("a", "b"), False, patient_ids=patient_ids)
+
+
+def test_each_image_contributes_exactly_norm_one():
+    data = image_set(20)
+
+    norms = unit_contributions(data, np.arange(20).astype(str), FEATURES).norm(dim=1)
+
+    assert torch.allclose(norms, torch.ones(20), atol=1e-5)
+
+
+def test_a_patient_with_many_images_contributes_at_most_norm_one():
+    data = image_set(12, patient_ids=np.array(["p0"] * 10 + ["p1", "p2"]))
+
+    contributions = unit_contributions(data, data.patient_ids, FEATURES)
+
+    assert contributions.shape[0] == 3
+    assert (contributions.norm(dim=1) <= 1 + 1e-5).all()
+
+
+def test_removing_one_unit_moves_the_noiseless_sums_by_at_most_one():
+    data = image_set(30)
+    keys = np.arange(30).astype(str)
+    rest = np.arange(1, 30)
+
+    full = noisy_class_sums(data, keys, FEATURES, noise_multiplier=0.0)
+    without = noisy_class_sums(data.subset(rest), keys[rest], FEATURES, noise_multiplier=0.0)
+
+    moved = torch.cat(
+        [
+            (full["feature_sums"] - without["feature_sums"]).flatten(),
+            full["counts"] - without["counts"],
+        ]
+    )
+    assert float(moved.norm()) <= 1 + 1e-5
+
+
+def test_the_noise_has_the_calibrated_scale_and_is_fresh_each_release():
+    data = image_set(30)
+    keys = np.arange(30).astype(str)
+    clean = noisy_class_sums(data, keys, FEATURES, noise_multiplier=0.0)
+
+    first = noisy_class_sums(data, keys, FEATURES, noise_multiplier=2.0)
+    second = noisy_class_sums(data, keys, FEATURES, noise_multiplier=2.0)
+
+    noise = (first["feature_sums"] - clean["feature_sums"]).flatten()
+    assert abs(float(noise.std()) - 2.0) < 0.1  # 800 coordinates
+    assert abs(float(noise.mean())) < 0.2
+    assert not torch.equal(first["feature_sums"], second["feature_sums"])

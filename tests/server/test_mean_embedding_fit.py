@@ -1,0 +1,85 @@
+"""The server's side of the mean_embedding method: pooling releases and fitting the generator."""
+
+import json
+
+import numpy as np
+import torch
+
+from common.config import config_from_dict
+from common.mean_embedding import features_for
+from common.models import build_generator
+from server.federation import run_federation
+from server.mean_embedding import class_means, fit_generator
+from tests.server.test_federation import TINY, in_process_exchange
+
+METHOD = ["training.method=mean_embedding", "mean_embedding.frequencies=32"]
+
+
+def test_class_means_pool_the_sites_sums_and_counts():
+    releases = [
+        {
+            "feature_sums": torch.tensor([[2.0, 0.0], [0.0, 3.0]]),
+            "counts": torch.tensor([2.0, 1.0]),
+        },
+        {
+            "feature_sums": torch.tensor([[2.0, 2.0], [0.0, 3.0]]),
+            "counts": torch.tensor([2.0, 2.0]),
+        },
+    ]
+
+    means, counts = class_means(releases)
+
+    assert torch.allclose(means, torch.tensor([[1.0, 0.5], [0.0, 2.0]]))
+    assert torch.equal(counts, torch.tensor([4.0, 3.0]))
+
+
+def test_fitting_moves_the_generators_class_means_towards_the_release():
+    # A wide kernel (the start is far from both targets) and enough frequencies that
+    # matching the embedding means matching the images.
+    settings = [
+        *TINY,
+        *METHOD,
+        "mean_embedding.frequencies=1000",
+        "mean_embedding.batch_per_class=16",
+        "mean_embedding.bandwidth=1",
+    ]
+    config = config_from_dict({}, settings)
+    torch.manual_seed(0)
+    start = build_generator(2, 28, config.model).state_dict()
+    bright = torch.ones(8, 1, 28, 28) * 0.8  # the "real" class images: near-white squares
+    dark = -torch.ones(8, 1, 28, 28) * 0.8
+    phi = features_for(config)
+    release = {
+        "feature_sums": torch.stack([phi(bright).sum(0), phi(dark).sum(0)]),
+        "counts": torch.tensor([8.0, 8.0]),
+    }
+
+    def fitted_loss(steps):
+        cfg = config_from_dict({}, [*settings, f"mean_embedding.generator_steps={steps}"])
+        return fit_generator(cfg, 2, False, start, [release], show_progress=False)
+
+    _, early = fitted_loss(1)
+    state, late = fitted_loss(150)
+
+    assert late < early / 4
+    generator = build_generator(2, 28, config.model)
+    generator.load_state_dict(state)
+    with torch.no_grad():
+        images = generator(torch.randn(20, 8), torch.eye(2).repeat_interleave(10, dim=0))
+    assert images[:10].mean() > 0.6 and images[10:].mean() < -0.6  # 0 bright, 1 dark
+
+
+def test_a_mean_embedding_run_is_one_release_per_site_then_the_server_fit(tmp_path):
+    config = config_from_dict({}, [*TINY, *METHOD, "mean_embedding.generator_steps=5"])
+
+    summary = run_federation(config, tmp_path, False, in_process_exchange(config, tmp_path))
+
+    assert summary["rounds"] == 1
+    assert "mean embeddings" in summary["stop_reason"]
+    stats = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert len(stats) == 1 and np.isfinite(stats[0]["server"]["fit_loss"])
+    for site in ("site-0", "site-1"):
+        ledger = json.loads((tmp_path / "sites" / site / "ledger.json").read_text())
+        assert [(e["sample_rate"], e["steps"]) for e in ledger["entries"]] == [(1.0, 1)]
+        assert 0 < summary["epsilon_per_site"][site] <= config.privacy.target_epsilon
+    assert (tmp_path / "generator.pt").exists() and (tmp_path / "training.png").exists()
