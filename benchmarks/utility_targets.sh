@@ -17,7 +17,10 @@ for seed in $seeds; do
         run_dir=$root/eps$epsilon-seed$seed
         if [ ! -f "$run_dir/summary.json" ]; then
             rm -rf "$run_dir"
-            .venv/bin/privsynth run pneumoniamnist --run-dir "$run_dir" \
+            # epsilon 1 has its own preset: one DP-MERF release per site instead of DP-SGD.
+            preset=pneumoniamnist
+            [ "$epsilon" = 1 ] && preset=pneumoniamnist-eps1
+            .venv/bin/privsynth run $preset --run-dir "$run_dir" \
                 --set data.medmnist.path="$npz" --set privacy.target_epsilon="$epsilon" \
                 --set seed="$seed"
         fi

@@ -20,7 +20,7 @@ def _default_run_dir(config: Config) -> Path:
 
 def _print_plan(config: Config) -> None:
     from common.data.federation import plan_federation
-    from common.privacy.accounting import calibrate_noise_multiplier
+    from common.privacy.accounting import calibrate_noise_multiplier, calibrate_release_noise
 
     plan = plan_federation(config)
     federation = config.federation
@@ -38,9 +38,14 @@ def _print_plan(config: Config) -> None:
         units = len(np.unique(keys))
         rate = 1.0 if releases else min(1.0, config.training.batch_size / units)
         budget = config.site_budget(site)
-        sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
-            budget.target_epsilon, budget.delta, rate, steps, config.privacy.accountant
-        )
+        if releases:
+            sigma = calibrate_release_noise(
+                [], budget.target_epsilon, budget.delta, config.privacy.accountant
+            )
+        else:
+            sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
+                budget.target_epsilon, budget.delta, rate, steps, config.privacy.accountant
+            )
         eps = (
             "inf (non-private)"
             if math.isinf(budget.target_epsilon)

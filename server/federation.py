@@ -154,6 +154,7 @@ class FederationServer:
             )
             state.generator_ema = state.generator
             server_metrics = {"fit_loss": fit_loss, "fit_seconds": time.perf_counter() - started}
+            state.elapsed_s += server_metrics["fit_seconds"]
         elif replies:
             weights = [reply.result.metrics["num_examples"] for reply in replies]
             state.generator = weighted_average([r.result.generator for r in replies], weights)
