@@ -2,6 +2,8 @@
 mean embedding per class and fit the generator to it. Post-processing of DP outputs only, so
 it costs no privacy however long it runs. No Flower here."""
 
+import os
+
 import torch
 from tqdm import tqdm
 
@@ -48,6 +50,10 @@ def fit_generator(
     )
     rng = torch.Generator().manual_seed(config.seed)
     loss_value = float("nan")
+    # The sites are idle while the server fits: use every core, whatever OMP_NUM_THREADS
+    # the simulation set for the site processes.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
     bar = tqdm(
         range(settings.generator_steps),
         desc="fitting the generator to the sites' mean embeddings",
@@ -67,4 +73,5 @@ def fit_generator(
         optimizer.step()
         loss_value = float(loss.detach())
         bar.set_postfix(loss=f"{loss_value:.4f}")
+    torch.set_num_threads(threads)
     return {k: v.detach().clone() for k, v in generator.state_dict().items()}, loss_value
