@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue 7's utility targets on PneumoniaMNIST: train the shipped preset (3 iid sites, 28 px)
-# at epsilon 1, 10 and without privacy (same steps) for several seeds, `privsynth evaluate`
+# Issue 7's utility targets on PneumoniaMNIST: train the shipped presets (3 iid sites, 28 px;
+# `pneumoniamnist` at epsilon 10 and without privacy (same steps), `pneumoniamnist-eps1` at
+# epsilon 1) for several seeds, `privsynth evaluate`
 # each run on the file's val split, then print TSTR vs TRTR (mean +- spread over seeds),
 # recall, coverage and training wall time against the targets. Finished runs and
 # evaluations are kept, so an interrupted benchmark resumes.
