@@ -129,9 +129,14 @@ def attack(context: AttackContext) -> AttackResult:
             skipped=f"site {site} trained no DP-SGD (its ledger holds only releases, e.g. "
             "training.method=mean_embedding); this audit checks DP-SGD"
         )
-    run_steps = sum(entry["steps"] for entry in ledger["entries"])
-    steps = min(options.audit_steps, run_steps) if options.audit_steps else run_steps
     sigma, rate, delta = ledger["noise_multiplier"], ledger["sample_rate"], ledger["delta"]
+    # Only the DP-SGD steps: a mean_embedding release in the same ledger is another mechanism.
+    run_steps = sum(
+        entry["steps"]
+        for entry in ledger["entries"]
+        if (entry["noise_multiplier"], entry["sample_rate"]) == (sigma, rate)
+    )
+    steps = min(options.audit_steps, run_steps) if options.audit_steps else run_steps
     claimed = epsilon_spent([(sigma, rate, steps)], delta, ledger["accountant"])
     audit = audit_site(
         _site_data(context, site), config, sigma, rate, steps, options.audit_canaries, options.seed

@@ -195,7 +195,8 @@ class FederationServer:
     def _stop_reason(self, replies: list[SiteReply], failures: list[SiteFailure]) -> str:
         if self.releases and replies:
             return f"fitted the generator to {len(replies)} site(s)' mean embeddings"
-        if self.state.round >= self.rounds:
+        # A release round nobody answered is not a completed run: report why below.
+        if self.state.round >= self.rounds and not self.releases:
             return f"completed {self.rounds} rounds"
         if self.state.site_exhausted and all(self.state.site_exhausted.values()) and not failures:
             return "every site's privacy budget is spent"

@@ -54,24 +54,30 @@ def fit_generator(
     # the simulation set for the site processes.
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
-    bar = tqdm(
-        range(settings.generator_steps),
-        desc="fitting the generator to the sites' mean embeddings",
-        unit="step",
-        disable=not show_progress,
-    )
-    for _ in bar:
-        conditions = _conditions(
-            num_classes, multi_label, settings.batch_per_class, config.model.multilabel_prior, rng
+    try:
+        bar = tqdm(
+            range(settings.generator_steps),
+            desc="fitting the generator to the sites' mean embeddings",
+            unit="step",
+            disable=not show_progress,
         )
-        z = torch.randn(len(conditions), generator.latent_dim, generator=rng)
-        phi = features(generator(z, conditions))
-        generated = (conditions.T @ phi) / conditions.sum(dim=0).clamp(min=1.0)[:, None]
-        loss = (generated - targets)[present].pow(2).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_value = float(loss.detach())
-        bar.set_postfix(loss=f"{loss_value:.4f}")
-    torch.set_num_threads(threads)
+        for _ in bar:
+            conditions = _conditions(
+                num_classes,
+                multi_label,
+                settings.batch_per_class,
+                config.model.multilabel_prior,
+                rng,
+            )
+            z = torch.randn(len(conditions), generator.latent_dim, generator=rng)
+            phi = features(generator(z, conditions))
+            generated = (conditions.T @ phi) / conditions.sum(dim=0).clamp(min=1.0)[:, None]
+            loss = (generated - targets)[present].pow(2).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_value = float(loss.detach())
+            bar.set_postfix(loss=f"{loss_value:.4f}")
+    finally:
+        torch.set_num_threads(threads)
     return {k: v.detach().clone() for k, v in generator.state_dict().items()}, loss_value

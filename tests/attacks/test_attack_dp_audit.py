@@ -12,7 +12,9 @@ def _write_ledger(run_dir, noise_multiplier: float, steps: int) -> None:
         "accountant": "rdp",
         "noise_multiplier": noise_multiplier,
         "sample_rate": 1.0,
-        "entries": [{"round": 1, "noise_multiplier": noise_multiplier, "steps": steps}],
+        "entries": [
+            {"round": 1, "noise_multiplier": noise_multiplier, "sample_rate": 1.0, "steps": steps}
+        ],
     }
     (site / "ledger.json").write_text(json.dumps(ledger))
 

@@ -83,3 +83,13 @@ def test_a_mean_embedding_run_is_one_release_per_site_then_the_server_fit(tmp_pa
         assert [(e["sample_rate"], e["steps"]) for e in ledger["entries"]] == [(1.0, 1)]
         assert 0 < summary["epsilon_per_site"][site] <= config.privacy.target_epsilon
     assert (tmp_path / "generator.pt").exists() and (tmp_path / "training.png").exists()
+
+
+def test_a_release_round_no_site_answers_stops_with_the_reasons(tmp_path):
+    config = config_from_dict({}, [*TINY, *METHOD, "mean_embedding.generator_steps=5"])
+    all_down = in_process_exchange(config, tmp_path, down=lambda site, round_number: True)
+
+    summary = run_federation(config, tmp_path, False, all_down)
+
+    assert "only 0 site(s) replied" in summary["stop_reason"]
+    assert "site crashed" in summary["stop_reason"]
