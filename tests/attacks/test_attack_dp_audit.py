@@ -22,14 +22,15 @@ def _write_ledger(run_dir, noise_multiplier: float, steps: int) -> None:
 def test_the_audit_detects_leakage_from_a_non_private_site(planted):
     # Deliberately non-private: no noise, every record in every batch and a high learning rate
     # (tests/attacks/conftest.py), so the discriminator fits the included canaries.
-    context = planted("independent", AttackOptions(audit_steps=150, audit_canaries=200))
-    _write_ledger(context.run.run_dir, noise_multiplier=0.0, steps=150)
+    context = planted("independent", AttackOptions(audit_steps=400, audit_canaries=200))
+    _write_ledger(context.run.run_dir, noise_multiplier=0.0, steps=400)
 
     result = attack(context)
 
     findings = result.findings
     assert findings["accountant_epsilon"] == float("inf")
-    # A positive bound rejects "no leakage" at 95% confidence (measured: 1.0 to 1.3).
+    # A positive bound rejects "no leakage" at 95% confidence. Training draws from OS entropy:
+    # at 150 steps about 1 run in 5 missed it, at 400 steps 8 of 8 found it.
     assert findings["lower_bound"] > 0
     assert result.leaked
     assert not findings["violation"]
