@@ -2,10 +2,10 @@
 
 One site's share of an existing run's training images (1/num_sites, as in an iid
 federation) trains the site's DPGANTrainer for the same number of DP steps, noise calibrated
-to the same epsilon by the RDP accountant. Then a TSTR classifier (the evaluation's
+to the same epsilon by the config's accountant. Then a TSTR classifier (the evaluation's
 schedule) trained on generated images is scored on the run's holdout, and recall/coverage are
-measured in the run's cached real-classifier feature space. Both the last generator and an
-exponential moving average of it (per generator step) are scored.
+measured in the run's cached real-classifier feature space. The last generator and
+exponential moving averages of it (per generator step, one per `--ema` decay) are scored.
 
 This is a proxy for ranking levers, not the target measurement: the targets come from
 `privsynth run` + `privsynth evaluate` (benchmarks/utility_targets.sh).
@@ -89,11 +89,13 @@ def _pretrain(trainer, site, model, training, steps, seed):
 def one_site_trainer(run, config, epsilon: float, steps: int, seed: int):
     """(trainer, site images, noise multiplier): a random 1/num_sites share of the run's
     training images, as an iid federation gives one site, with noise calibrated to `epsilon`
-    over `steps` DP steps by the RDP accountant (0 for epsilon inf)."""
+    over `steps` DP steps by the config's accountant (0 for epsilon inf)."""
     site_rows = np.random.default_rng(seed).permutation(len(run.members))
     site = run.members.subset(np.sort(site_rows[: len(run.members) // config.federation.num_sites]))
     rate = config.training.batch_size / len(site)
-    sigma = calibrate_noise_multiplier(epsilon, config.privacy.delta, rate, steps, "rdp")
+    sigma = calibrate_noise_multiplier(
+        epsilon, config.privacy.delta, rate, steps, config.privacy.accountant
+    )
     trainer = DPGANTrainer(
         site,
         np.arange(len(site)),
@@ -110,7 +112,7 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--epsilon", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--ema", type=float, default=0.99)
+    parser.add_argument("--ema", type=float, nargs="+", default=[0.99])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--pretrain-steps", type=int, default=0)
@@ -124,13 +126,14 @@ def main() -> None:
     trainer, site, sigma = one_site_trainer(run, config, args.epsilon, args.steps, args.seed)
     if args.pretrain_steps:
         _pretrain(trainer, site, model, training, args.pretrain_steps, args.seed)
-    ema = copy.deepcopy(trainer.generator)
+    emas = {decay: copy.deepcopy(trainer.generator) for decay in args.ema}
     started = time.perf_counter()
     for _ in tqdm(range(args.steps), desc="DP steps"):
         if trainer.train(1)["g_steps"]:
             with torch.no_grad():
-                for e, p in zip(ema.parameters(), trainer.generator.parameters()):
-                    e.lerp_(p, 1 - args.ema)
+                for decay, ema in emas.items():
+                    for e, p in zip(ema.parameters(), trainer.generator.parameters()):
+                        e.lerp_(p, 1 - decay)
     train_s = time.perf_counter() - started
 
     eval_settings = TrainingSettings()
@@ -149,7 +152,10 @@ def main() -> None:
         "seed": args.seed,
         "train_s": round(train_s),
         "last": _score(trainer.generator, run, real_model, real_features, eval_settings, steps),
-        "ema": _score(ema, run, real_model, real_features, eval_settings, steps),
+        **{
+            f"ema{decay:g}": _score(ema, run, real_model, real_features, eval_settings, steps)
+            for decay, ema in emas.items()
+        },
     }
     print(json.dumps(row))
     with open(args.out, "a") as log:

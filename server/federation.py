@@ -158,7 +158,10 @@ class FederationServer:
         elif replies:
             weights = [reply.result.metrics["num_examples"] for reply in replies]
             state.generator = weighted_average([r.result.generator for r in replies], weights)
-            decay = self.config.output.generator_ema
+            # The average starts at the first aggregate: the random initial generator is
+            # not an iterate worth averaging in (with decay 0.9 over 20 rounds it would keep
+            # 12% of the weight).
+            decay = self.config.output.generator_ema if state.round > 1 else 0.0
             state.generator_ema = weighted_average(
                 [state.generator_ema, state.generator], [decay, 1 - decay]
             )

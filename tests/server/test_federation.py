@@ -71,6 +71,23 @@ def test_weighted_average_weights_by_examples():
     assert torch.equal(weighted_average([a, b], [3, 1])["w"], torch.tensor([1.0, 2.0]))
 
 
+def test_the_released_generator_averages_the_rounds_aggregates_not_the_initial_one(tmp_path):
+    config = make_config("output.generator_ema=0.9")
+    exchange = in_process_exchange(config, tmp_path)
+    server = FederationServer(config, tmp_path)
+
+    server.apply(*exchange(server.next_request(), set()), seconds=1.0)
+    first = {k: v.clone() for k, v in server.state.generator.items()}
+    first_ema = {k: v.clone() for k, v in server.state.generator_ema.items()}
+    server.apply(*exchange(server.next_request(), set()), seconds=1.0)
+    second = server.state.generator
+
+    for key in first:
+        assert torch.equal(first_ema[key], first[key])
+        expected = 0.9 * first[key].double() + 0.1 * second[key].double()
+        assert torch.allclose(server.state.generator_ema[key].double(), expected, atol=1e-6)
+
+
 def test_a_run_writes_every_output(tmp_path):
     config = make_config()
 
