@@ -72,7 +72,10 @@ def test_weighted_average_weights_by_examples():
 
 
 def test_the_released_generator_averages_the_rounds_aggregates_not_the_initial_one(tmp_path):
-    config = make_config("output.generator_ema=0.9")
+    # One generator step per local step, so every round moves the generator.
+    config = make_config(
+        "output.generator_ema=0.9", "training.discriminator_steps_per_generator_step=1"
+    )
     exchange = in_process_exchange(config, tmp_path)
     server = FederationServer(config, tmp_path)
 
