@@ -128,8 +128,10 @@ def main() -> None:
         _pretrain(trainer, site, model, training, args.pretrain_steps, args.seed)
     emas = {decay: copy.deepcopy(trainer.generator) for decay in args.ema}
     started = time.perf_counter()
+    g_steps = 0
     for _ in tqdm(range(args.steps), desc="DP steps"):
         if trainer.train(1)["g_steps"]:
+            g_steps += 1
             with torch.no_grad():
                 for decay, ema in emas.items():
                     for e, p in zip(ema.parameters(), trainer.generator.parameters()):
@@ -151,6 +153,7 @@ def main() -> None:
         "pretrain_steps": args.pretrain_steps,
         "seed": args.seed,
         "train_s": round(train_s),
+        "g_steps": g_steps,
         "last": _score(trainer.generator, run, real_model, real_features, eval_settings, steps),
         **{
             f"ema{decay:g}": _score(ema, run, real_model, real_features, eval_settings, steps)

@@ -1,8 +1,10 @@
 import math
+from dataclasses import replace
 
 import pytest
 
 from common.config import (
+    PRESET_DIR,
     Config,
     config_from_dict,
     config_to_dict,
@@ -13,13 +15,32 @@ from common.config import (
 from common.errors import UserError
 
 
-@pytest.mark.parametrize("preset", ["quickstart", "pneumoniamnist", "chestxray14", "brain-ct"])
+@pytest.mark.parametrize("preset", sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
 def test_every_preset_parses_and_round_trips(preset):
     config = load_config(preset)
 
     again = config_from_dict(config_to_dict(config))
 
     assert again == config
+
+
+def test_the_nonprivate_baseline_differs_from_pneumoniamnist_only_in_privacy_and_g_schedule():
+    private, baseline = load_config("pneumoniamnist"), load_config("pneumoniamnist-nonprivate")
+
+    assert not baseline.private
+    assert baseline.training.discriminator_steps_per_generator_step == 1
+    same_otherwise = replace(
+        baseline,
+        name=private.name,
+        privacy=private.privacy,
+        training=replace(
+            baseline.training,
+            discriminator_steps_per_generator_step=(
+                private.training.discriminator_steps_per_generator_step
+            ),
+        ),
+    )
+    assert same_otherwise == private
 
 
 def test_defaults_are_the_embedded_phantom_demo():
