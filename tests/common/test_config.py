@@ -1,5 +1,4 @@
 import math
-from dataclasses import replace
 
 import pytest
 
@@ -22,25 +21,6 @@ def test_every_preset_parses_and_round_trips(preset):
     again = config_from_dict(config_to_dict(config))
 
     assert again == config
-
-
-def test_the_nonprivate_baseline_differs_from_pneumoniamnist_only_in_privacy_and_g_schedule():
-    private, baseline = load_config("pneumoniamnist"), load_config("pneumoniamnist-nonprivate")
-
-    assert not baseline.private
-    assert baseline.training.discriminator_steps_per_generator_step == 1
-    same_otherwise = replace(
-        baseline,
-        name=private.name,
-        privacy=private.privacy,
-        training=replace(
-            baseline.training,
-            discriminator_steps_per_generator_step=(
-                private.training.discriminator_steps_per_generator_step
-            ),
-        ),
-    )
-    assert same_otherwise == private
 
 
 def test_defaults_are_the_embedded_phantom_demo():
