@@ -67,20 +67,6 @@ def mode_seeking_penalty(
     return (1.0 / (ratio_sum / torch.bincount(group) + 1e-5)).mean()
 
 
-def discriminator_losses(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
-    """D's loss per row: each row's loss depends on its own logit only, so per-sample
-    gradients (and their clipping) stay per record."""
-    sign = -1.0 if real else 1.0
-    if kind == "hinge":
-        return F.relu(1.0 + sign * logits)
-    return F.softplus(sign * logits)
-
-
-def generator_loss(logits: torch.Tensor, kind: str) -> torch.Tensor:
-    """Non-saturating logistic loss, or the hinge objective's -D(G(z))."""
-    return -logits.mean() if kind == "hinge" else F.softplus(-logits).mean()
-
-
 @dataclass(frozen=True)
 class DPSettings:
     """noise_multiplier 0 means non-private training (no clipping, no noise)."""
@@ -199,10 +185,8 @@ class DPGANTrainer:
         """
         n = len(real)
         logits = self.d_module(torch.cat([real, fake]), torch.cat([real_condition, fake_condition]))
-        kind = self.training.loss
-        fake_loss = discriminator_losses(logits[n:], real=False, kind=kind)
-        real_loss = discriminator_losses(logits[:n], real=True, kind=kind)
-        loss = (real_loss.sum() + fake_loss.sum()) / (
+        fake_loss = F.softplus(logits[n:])
+        loss = (F.softplus(-logits[:n]).sum() + fake_loss.sum()) / (
             1 if self.dp.private else self.training.batch_size
         )
         self.d_optimizer.zero_grad(set_to_none=True)
@@ -240,7 +224,7 @@ class DPGANTrainer:
             self.d_module.disable_hooks()
         images = self.generator(z, condition)
         seen = augment(images, self.torch_rng) if self.training.augmentation else images
-        adversarial = generator_loss(self.d_module(seen, condition), self.training.loss)
+        adversarial = F.softplus(-self.d_module(seen, condition)).mean()
         loss = adversarial
         if self.training.mode_seeking_weight > 0:
             loss = loss + self.training.mode_seeking_weight * mode_seeking_penalty(

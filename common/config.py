@@ -25,8 +25,6 @@ PRIVACY_UNITS = ("image", "patient")
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 # What a site releases: DP-SGD discriminator rounds, or one noised mean embedding.
 METHODS = ("dpgan", "mean_embedding")
-# The adversarial objective: logistic (non-saturating GAN) or hinge (SNGAN, BigGAN).
-GAN_LOSSES = ("logistic", "hinge")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -115,7 +113,6 @@ class TrainingConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     mode_seeking_weight: float = 0.0
-    loss: str = "logistic"
     # Shift and cut out D's real and generated inputs alike (DiffAugment); DP-safe, per row.
     augmentation: bool = False
 
@@ -135,7 +132,6 @@ class TrainingConfig:
             _require(0 <= getattr(self, key) < 1, key, "must be in [0, 1)")
         _require(self.mode_seeking_weight >= 0, "mode_seeking_weight", "must be >= 0")
         _choice(self.method, "method", METHODS)
-        _choice(self.loss, "loss", GAN_LOSSES)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,6 @@ def test_infinite_epsilon_means_non_private():
         ({}, ["privacy.sites=[{target_epsilon: 1}]"], ["privacy.sites", "num_sites"]),
         ({}, ["federation.min_sites=5"], ["federation.min_sites"]),
         ({}, ["model.generator_upsampling=bilinear"], ["generator_upsampling", "nearest"]),
-        ({}, ["training.loss=wasserstein"], ["training.loss", "hinge"]),
         ({}, ["training.generator_step_threshold=1.5"], ["generator_step_threshold"]),
     ],
 )
