@@ -22,6 +22,7 @@ from evaluation.conditions import condition_groups
 from evaluation.distribution import distribution_metrics, distribution_results
 from evaluation.metrics.label_fidelity import label_fidelity
 from evaluation.real_classifier import real_classifier
+from evaluation.repeats import tstr_repeats
 from evaluation.report import write_report
 from evaluation.synthetic import first_per_class, generate_per_class
 from evaluation.training import (
@@ -48,6 +49,8 @@ class EvaluationSettings:
     max_train_images: int = 3000
     bootstrap_resamples: int = 1000
     cache_dir: Path | None = None
+    # More than 1: also train TSTR on this many draws in all (new synthetic set and seed each).
+    tstr_repeats: int = 1
 
 
 def _subsample(data: ImageSet, limit: int, seed: int) -> ImageSet:
@@ -192,6 +195,11 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
     """Evaluate a finished run and write evaluation.json, evaluation.md and figures into it."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    if settings.tstr_repeats > 1 and not settings.samples_per_class:
+        raise UserError(
+            "--tstr-repeats draws new synthetic sets from generator.pt; "
+            "add --samples-per-class N (e.g. 1000)"
+        )
     run = load_run(run_dir)
     training = settings.training
     synthetic, synthetic_source = _synthetic_set(run, settings)
@@ -226,6 +234,16 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         training.seed,
     )
     curve = _curve(settings, classification)
+    repeats = None
+    if settings.tstr_repeats > 1:
+        repeats = tstr_repeats(
+            classification["models"]["TSTR"]["macro_auc"]["value"],
+            run,
+            training,
+            steps,
+            max(settings.samples_per_class),
+            settings.tstr_repeats,
+        )
     distribution = _distribution(
         holdout,
         holdout_features,
@@ -251,6 +269,7 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
             "max_train_images": settings.max_train_images,
             "bootstrap_resamples": settings.bootstrap_resamples,
             "samples_per_class": list(settings.samples_per_class),
+            "tstr_repeats": settings.tstr_repeats,
         },
         "images": {
             "real_training_available": len(run.members),
@@ -261,6 +280,7 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         "synthetic_source": synthetic_source,
         "real_classifier_cache": {"path": str(cache_path), "reused": cached},
         "classification": classification,
+        "tstr_repeats": repeats,
         "samples_per_class_curve": curve,
         "label_fidelity": {
             "synthetic": label_fidelity(

@@ -153,6 +153,16 @@ def _utility(result: dict) -> list[str]:
         row += [_ci(values["macro_auc"]), _ci(values["accuracy"])]
         row.append(_ci(gaps[model], signed=True) if model in gaps else "")
         lines.append("| " + " | ".join(row) + " |")
+    repeats = result.get("tstr_repeats")
+    if repeats:
+        draws = ", ".join(f"{auc:.3f}" for auc in repeats["macro_auc"])
+        lines += [
+            "",
+            f"Over {len(repeats['seeds'])} draws (a new synthetic set and classifier seed each, "
+            f"seeds {repeats['seeds'][0]}-{repeats['seeds'][-1]}), TSTR macro AUC is "
+            f"{repeats['mean']:.3f} ± {repeats['sd']:.3f} (sd; {draws}). This spread is the "
+            "noise of one evaluation, which the bootstrap intervals above do not include.",
+        ]
     lines += ["", f"![ROC curves, TSTR vs TRTR]({result['figures']['roc']})", ""]
     curve = result["samples_per_class_curve"]
     if len(curve) > 1:

@@ -72,6 +72,8 @@ def test_a_second_evaluation_reuses_the_real_classifier(bright_dark_run):
         (["--samples-per-class", "50,x"], "--samples-per-class"),
         (["--samples-per-class", "0"], "--samples-per-class"),
         (["--epochs", "0"], "--epochs"),
+        (["--tstr-repeats", "0"], "--tstr-repeats"),
+        (["--tstr-repeats", "2"], "add --samples-per-class"),
     ],
 )
 def test_bad_options_are_one_line_errors(phantom_run, extra, fragment, capsys):
@@ -111,3 +113,55 @@ def test_synthetic_images_of_another_size_are_refused(phantom_run, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "16 px" in err and "32 px" in err
+
+
+def test_tstr_repeats_reports_every_draw_starting_with_the_evaluations_own(bright_dark_run, capsys):
+    code = main(
+        [
+            "evaluate",
+            str(bright_dark_run),
+            *FAST,
+            "--samples-per-class",
+            "8",
+            "--seed",
+            "3",
+            "--tstr-repeats",
+            "3",
+        ]
+    )
+
+    assert code == 0
+    result = json.loads((bright_dark_run / "evaluation.json").read_text())
+    repeats = result["tstr_repeats"]
+    assert repeats["seeds"] == [3, 4, 5]
+    assert (
+        repeats["macro_auc"][0] == result["classification"]["models"]["TSTR"]["macro_auc"]["value"]
+    )
+    assert len(set(repeats["macro_auc"])) > 1  # new draws, not the same classifier again
+    assert repeats["mean"] == pytest.approx(np.mean(repeats["macro_auc"]))
+    assert "Over 3 draws" in (bright_dark_run / "evaluation.md").read_text()
+    assert "over 3 draws" in capsys.readouterr().out
+
+
+def test_a_draw_reproduces_the_evaluation_with_that_seed(bright_dark_run):
+    main(["evaluate", str(bright_dark_run), *FAST, "--samples-per-class", "8", "--seed", "4"])
+    with_seed_4 = json.loads((bright_dark_run / "evaluation.json").read_text())
+
+    main(
+        [
+            "evaluate",
+            str(bright_dark_run),
+            *FAST,
+            "--samples-per-class",
+            "8",
+            "--seed",
+            "3",
+            "--tstr-repeats",
+            "2",
+        ]
+    )
+    repeats = json.loads((bright_dark_run / "evaluation.json").read_text())["tstr_repeats"]
+
+    assert repeats["macro_auc"][1] == pytest.approx(
+        with_seed_4["classification"]["models"]["TSTR"]["macro_auc"]["value"], abs=1e-9
+    )
