@@ -115,23 +115,18 @@ def test_synthetic_images_of_another_size_are_refused(phantom_run, capsys):
     assert "16 px" in err and "32 px" in err
 
 
-def test_tstr_repeats_reports_every_draw_starting_with_the_evaluations_own(bright_dark_run, capsys):
+def _evaluate_generated(run, seed, *extra):
+    """Evaluate 8 generated images per class with `seed`; (exit code, evaluation.json)."""
     code = main(
-        [
-            "evaluate",
-            str(bright_dark_run),
-            *FAST,
-            "--samples-per-class",
-            "8",
-            "--seed",
-            "3",
-            "--tstr-repeats",
-            "3",
-        ]
+        ["evaluate", str(run), *FAST, "--samples-per-class", "8", "--seed", str(seed), *extra]
     )
+    return code, json.loads((run / "evaluation.json").read_text())
+
+
+def test_tstr_repeats_reports_every_draw_starting_with_the_evaluations_own(bright_dark_run, capsys):
+    code, result = _evaluate_generated(bright_dark_run, 3, "--tstr-repeats", "3")
 
     assert code == 0
-    result = json.loads((bright_dark_run / "evaluation.json").read_text())
     repeats = result["tstr_repeats"]
     assert repeats["seeds"] == [3, 4, 5]
     assert (
@@ -144,24 +139,10 @@ def test_tstr_repeats_reports_every_draw_starting_with_the_evaluations_own(brigh
 
 
 def test_a_draw_reproduces_the_evaluation_with_that_seed(bright_dark_run):
-    main(["evaluate", str(bright_dark_run), *FAST, "--samples-per-class", "8", "--seed", "4"])
-    with_seed_4 = json.loads((bright_dark_run / "evaluation.json").read_text())
+    _, with_seed_4 = _evaluate_generated(bright_dark_run, 4)
 
-    main(
-        [
-            "evaluate",
-            str(bright_dark_run),
-            *FAST,
-            "--samples-per-class",
-            "8",
-            "--seed",
-            "3",
-            "--tstr-repeats",
-            "2",
-        ]
-    )
-    repeats = json.loads((bright_dark_run / "evaluation.json").read_text())["tstr_repeats"]
+    _, result = _evaluate_generated(bright_dark_run, 3, "--tstr-repeats", "2")
 
-    assert repeats["macro_auc"][1] == pytest.approx(
+    assert result["tstr_repeats"]["macro_auc"][1] == pytest.approx(
         with_seed_4["classification"]["models"]["TSTR"]["macro_auc"]["value"], abs=1e-9
     )
