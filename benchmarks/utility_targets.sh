@@ -26,7 +26,8 @@ for seed in $seeds; do
                 --set seed="$seed"
         fi
         if [ ! -f "$run_dir/evaluation.json" ]; then
-            .venv/bin/privsynth evaluate "$run_dir" --samples-per-class 1000 --seed "$seed"
+            .venv/bin/privsynth evaluate "$run_dir" --samples-per-class 1000 --seed "$seed" \
+                --tstr-repeats 4
         fi
     done
 done
