@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from common.run_data import load_run  # noqa: E402
-from evaluation.evaluate import EvaluationSettings, _subsample  # noqa: E402
+from evaluation.evaluate import EvaluationSettings  # noqa: E402
 from evaluation.repeats import tstr_draw  # noqa: E402
 from evaluation.training import steps_per_epoch  # noqa: E402
 
@@ -36,9 +36,9 @@ def main() -> None:
     settings = EvaluationSettings()
     for run_dir in args.run_dirs:
         run = load_run(run_dir)
-        # The evaluation's epoch length depends only on how many real images TRTR trains on.
-        real_train = _subsample(run.members, settings.max_train_images, 0)
-        epoch_steps = steps_per_epoch(len(real_train), settings.training.batch_size)
+        # The evaluation's epoch length: TRTR's real images, at most max_train_images.
+        real_count = min(len(run.members), settings.max_train_images)
+        epoch_steps = steps_per_epoch(real_count, settings.training.batch_size)
         aucs = []
         for seed in args.seeds:
             auc = tstr_draw(run, settings.training, epoch_steps, args.samples_per_class, seed)
