@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 7's utility targets on PneumoniaMNIST: train the shipped presets (3 iid sites, 28 px;
-# `pneumoniamnist` at epsilon 10 and without privacy (same steps), `pneumoniamnist-eps1` at
-# epsilon 1) for several seeds, `privsynth evaluate`
+# `pneumoniamnist` at epsilon 10 and without privacy (the same fit on noiseless means),
+# `pneumoniamnist-eps1` at epsilon 1; both one mean-embedding release per site) for several
+# seeds, `privsynth evaluate`
 # each run on the file's val split, then print TSTR vs TRTR (mean +- spread over seeds),
 # recall, coverage and training wall time against the targets. Finished runs and
 # evaluations are kept, so an interrupted benchmark resumes.
@@ -18,7 +19,7 @@ for seed in $seeds; do
         run_dir=$root/eps$epsilon-seed$seed
         if [ ! -f "$run_dir/summary.json" ]; then
             rm -rf "$run_dir"
-            # epsilon 1 has its own preset: one DP-MERF release per site instead of DP-SGD.
+            # epsilon 1 has its own preset: its noisier release wants fewer features.
             preset=pneumoniamnist
             [ "$epsilon" = 1 ] && preset=pneumoniamnist-eps1
             .venv/bin/privsynth run $preset --run-dir "$run_dir" \
