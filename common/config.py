@@ -139,12 +139,13 @@ class MeanEmbeddingConfig:
     """DP-MERF (Harder et al. 2021): random Fourier features of a Gaussian kernel on pixels.
 
     frequencies: random frequencies; each gives a cosine and a sine feature.
-    bandwidth: the kernel's length scale in units of sqrt(pixel count), for pixels in [-1, 1].
+    bandwidth: the kernel's length scale in units of sqrt(pixel count), for pixels in [-1, 1];
+        a list gives a mixture of Gaussian kernels, the frequencies split evenly between them.
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
     """
 
     frequencies: int = 1000
-    bandwidth: float = 0.25
+    bandwidth: float | tuple[float, ...] = 0.25
     generator_steps: int = 600
     batch_per_class: int = 200
     generator_lr: float = 1e-3
@@ -152,8 +153,21 @@ class MeanEmbeddingConfig:
     def __post_init__(self) -> None:
         for key in ("frequencies", "generator_steps", "batch_per_class"):
             _require(getattr(self, key) >= 1, key, "must be >= 1")
-        for key in ("bandwidth", "generator_lr"):
-            _require(getattr(self, key) > 0, key, "must be > 0")
+        _require(self.generator_lr > 0, "generator_lr", "must be > 0")
+        _require(
+            len(self.bandwidths) >= 1 and all(b > 0 for b in self.bandwidths),
+            "bandwidth",
+            "must be > 0, or a non-empty list of values > 0",
+        )
+        _require(
+            self.frequencies >= len(self.bandwidths),
+            "frequencies",
+            f"must be >= the number of bandwidths ({len(self.bandwidths)})",
+        )
+
+    @property
+    def bandwidths(self) -> tuple[float, ...]:
+        return self.bandwidth if isinstance(self.bandwidth, tuple) else (self.bandwidth,)
 
 
 def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:

@@ -1,5 +1,7 @@
 """Random Fourier features of a Gaussian kernel on pixels (Rahimi & Recht 2007): the embedding
-that DP-MERF (Harder et al. 2021) releases per class and fits the generator to.
+that DP-MERF (Harder et al. 2021) releases per class and fits the generator to. Several
+bandwidths give a mixture of Gaussian kernels (as in MMD GANs, Li et al. 2015): the
+frequencies are split between them, so the embedding's dimension and norm stay the same.
 
 Sites and server build the same features from the config alone (seed, resolution and the
 `mean_embedding` section); nothing about them depends on private data.
@@ -15,12 +17,18 @@ from common.config import Config
 class RandomFourierFeatures:
     """phi(x) = [cos(Wx), sin(Wx)] / sqrt(F), W ~ N(0, I / length_scale^2): every image's
     embedding has norm exactly 1, and <phi(x), phi(x')> approximates
-    exp(-|x - x'|^2 / (2 length_scale^2)). Images are (N, 1, R, R) or (N, R, R) in [-1, 1]."""
+    exp(-|x - x'|^2 / (2 length_scale^2)), or with several bandwidths the average of those
+    kernels. Images are (N, 1, R, R) or (N, R, R) in [-1, 1]."""
 
-    def __init__(self, pixels: int, frequencies: int, bandwidth: float, seed: int) -> None:
-        length_scale = bandwidth * math.sqrt(pixels)
+    def __init__(
+        self, pixels: int, frequencies: int, bandwidths: tuple[float, ...], seed: int
+    ) -> None:
         rng = torch.Generator().manual_seed(seed)
-        self.weights = torch.randn(pixels, frequencies, generator=rng) / length_scale
+        self.weights = torch.randn(pixels, frequencies, generator=rng)
+        # Contiguous blocks of columns, one per bandwidth, as equal as the count allows.
+        blocks = torch.arange(frequencies) * len(bandwidths) // frequencies
+        length_scales = torch.tensor(bandwidths) * math.sqrt(pixels)
+        self.weights /= length_scales[blocks]
         self.dim = 2 * frequencies
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -32,5 +40,5 @@ class RandomFourierFeatures:
 def features_for(config: Config) -> RandomFourierFeatures:
     settings = config.mean_embedding
     return RandomFourierFeatures(
-        config.data.resolution**2, settings.frequencies, settings.bandwidth, config.seed
+        config.data.resolution**2, settings.frequencies, settings.bandwidths, config.seed
     )

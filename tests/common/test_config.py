@@ -65,6 +65,14 @@ def test_infinite_epsilon_means_non_private():
         ({}, ["federation.min_sites=5"], ["federation.min_sites"]),
         ({}, ["model.generator_upsampling=bilinear"], ["generator_upsampling", "nearest"]),
         ({}, ["training.generator_step_threshold=1.5"], ["generator_step_threshold"]),
+        ({}, ["mean_embedding.bandwidth=[0.25, 0]"], ["mean_embedding.bandwidth", "> 0"]),
+        ({}, ["mean_embedding.bandwidth=[]"], ["mean_embedding.bandwidth", "non-empty"]),
+        ({}, ["mean_embedding.bandwidth=wide"], ["mean_embedding.bandwidth", "float"]),
+        (
+            {},
+            ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.frequencies=1"],
+            ["mean_embedding.frequencies", "bandwidths"],
+        ),
     ],
 )
 def test_bad_config_names_the_key(raw, overrides, fragments):
