@@ -8,7 +8,7 @@ import torch
 from tqdm import tqdm
 
 from common.config import Config
-from common.mean_embedding import features_for
+from common.mean_embedding import features_for, groups
 from common.models import build_generator
 
 StateDict = dict[str, torch.Tensor]
@@ -37,7 +37,8 @@ def fit_generator(
     show_progress: bool = True,
 ) -> tuple[StateDict, float]:
     """(fitted generator weights, final loss): minimise, over generated batches,
-    sum over classes of |mean phi(generated images of the class) - released class mean|^2."""
+    sum over groups of |mean phi(generated images of the group) - released group mean|^2
+    (groups: classes, or findings and "no finding"; see common.mean_embedding.groups)."""
     settings = config.mean_embedding
     features = features_for(config)
     targets, counts = class_means(releases)
@@ -71,7 +72,8 @@ def fit_generator(
             )
             z = torch.randn(len(conditions), generator.latent_dim, generator=rng)
             phi = features(generator(z, conditions))
-            generated = (conditions.T @ phi) / conditions.sum(dim=0).clamp(min=1.0)[:, None]
+            membership = groups(conditions, multi_label)
+            generated = (membership.T @ phi) / membership.sum(dim=0).clamp(min=1.0)[:, None]
             loss = (generated - targets)[present].pow(2).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -63,3 +63,19 @@ def test_the_noise_has_the_calibrated_scale_and_is_fresh_each_release():
     assert abs(float(noise.std()) - 2.0) < 0.1  # 800 coordinates
     assert abs(float(noise.mean())) < 0.2
     assert not torch.equal(first["feature_sums"], second["feature_sums"])
+
+
+def test_multi_label_images_without_findings_fill_their_own_group():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 8, 8), dtype=np.uint8)
+    labels = np.array([[1, 1], [0, 1], [0, 0], [0, 0]], dtype=np.float32)
+    data = ImageSet(images, labels, ("a", "b"), True)
+
+    release = noisy_class_sums(data, np.arange(4).astype(str), FEATURES, noise_multiplier=0.0)
+
+    assert release["feature_sums"].shape == (3, FEATURES.dim)
+    # Clipped to norm 1: the image with 2 findings (norm 2) counts 1/2 in each, the others
+    # (norm sqrt(2)) 1/sqrt(2) in their one group.
+    both, one = 0.5, 2**-0.5
+    expected = torch.tensor([both, both + one, 2 * one])
+    assert torch.allclose(release["counts"], expected, atol=1e-5)

@@ -93,3 +93,34 @@ def test_a_release_round_no_site_answers_stops_with_the_reasons(tmp_path):
 
     assert "only 0 site(s) replied" in summary["stop_reason"]
     assert "site crashed" in summary["stop_reason"]
+
+
+def test_multi_label_fit_also_matches_the_no_finding_group():
+    # One finding: images with it are bright, images without it dark. Without the
+    # "no finding" group nothing would say what the empty condition looks like.
+    settings = [
+        *TINY,
+        *METHOD,
+        "mean_embedding.frequencies=1000",
+        "mean_embedding.batch_per_class=16",
+        "mean_embedding.bandwidth=1",
+        "mean_embedding.generator_steps=150",
+        "model.multilabel_prior=0.5",
+    ]
+    config = config_from_dict({}, settings)
+    torch.manual_seed(0)
+    start = build_generator(1, 28, config.model).state_dict()
+    phi = features_for(config)
+    bright, dark = torch.ones(8, 1, 28, 28) * 0.8, -torch.ones(8, 1, 28, 28) * 0.8
+    release = {
+        "feature_sums": torch.stack([phi(bright).sum(0), phi(dark).sum(0)]),
+        "counts": torch.tensor([8.0, 8.0]),
+    }
+
+    state, _ = fit_generator(config, 1, True, start, [release], show_progress=False)
+
+    generator = build_generator(1, 28, config.model)
+    generator.load_state_dict(state)
+    with torch.no_grad():
+        images = generator(torch.randn(20, 8), torch.tensor([[1.0]] * 10 + [[0.0]] * 10))
+    assert images[:10].mean() > 0.6 and images[10:].mean() < -0.6
