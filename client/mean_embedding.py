@@ -1,5 +1,5 @@
-"""A site's one-shot DP release for the mean_embedding method: noised per-class sums of the
-random-feature embedding, plus noised per-class counts. No Flower here.
+"""A site's one-shot DP release for the mean_embedding method: noised per-group sums of the
+random-feature embedding, plus noised per-group counts. No Flower here.
 
 Each privacy unit (an image, or all of a patient's images) contributes the vector
 [phi(x) (x) g, g] summed over its images and scaled to norm <= 1, so adding or removing a unit

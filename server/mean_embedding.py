@@ -1,5 +1,5 @@
 """The server's side of the mean_embedding method: pool the sites' noised releases into one
-mean embedding per class and fit the generator to it. Post-processing of DP outputs only, so
+mean embedding per group and fit the generator to it. Post-processing of DP outputs only, so
 it costs no privacy however long it runs. No Flower here."""
 
 import os

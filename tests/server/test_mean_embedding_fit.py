@@ -13,6 +13,25 @@ from server.mean_embedding import class_means, fit_generator
 from tests.server.test_federation import TINY, in_process_exchange
 
 METHOD = ["training.method=mean_embedding", "mean_embedding.frequencies=32"]
+# A wide kernel (the start is far from both targets) and enough frequencies that matching
+# the embedding means matching the images.
+MATCHABLE = [
+    *TINY,
+    *METHOD,
+    "mean_embedding.frequencies=1000",
+    "mean_embedding.batch_per_class=16",
+    "mean_embedding.bandwidth=1",
+]
+
+
+def bright_and_dark_release(config) -> dict[str, torch.Tensor]:
+    """Group 0: 8 near-white squares, group 1: 8 near-black ones, noiseless."""
+    phi = features_for(config)
+    bright, dark = torch.ones(8, 1, 28, 28) * 0.8, -torch.ones(8, 1, 28, 28) * 0.8
+    return {
+        "feature_sums": torch.stack([phi(bright).sum(0), phi(dark).sum(0)]),
+        "counts": torch.tensor([8.0, 8.0]),
+    }
 
 
 def test_class_means_pool_the_sites_sums_and_counts():
@@ -34,28 +53,13 @@ def test_class_means_pool_the_sites_sums_and_counts():
 
 
 def test_fitting_moves_the_generators_class_means_towards_the_release():
-    # A wide kernel (the start is far from both targets) and enough frequencies that
-    # matching the embedding means matching the images.
-    settings = [
-        *TINY,
-        *METHOD,
-        "mean_embedding.frequencies=1000",
-        "mean_embedding.batch_per_class=16",
-        "mean_embedding.bandwidth=1",
-    ]
-    config = config_from_dict({}, settings)
+    config = config_from_dict({}, MATCHABLE)
     torch.manual_seed(0)
     start = build_generator(2, 28, config.model).state_dict()
-    bright = torch.ones(8, 1, 28, 28) * 0.8  # the "real" class images: near-white squares
-    dark = -torch.ones(8, 1, 28, 28) * 0.8
-    phi = features_for(config)
-    release = {
-        "feature_sums": torch.stack([phi(bright).sum(0), phi(dark).sum(0)]),
-        "counts": torch.tensor([8.0, 8.0]),
-    }
+    release = bright_and_dark_release(config)
 
     def fitted_loss(steps):
-        cfg = config_from_dict({}, [*settings, f"mean_embedding.generator_steps={steps}"])
+        cfg = config_from_dict({}, [*MATCHABLE, f"mean_embedding.generator_steps={steps}"])
         return fit_generator(cfg, 2, False, start, [release], show_progress=False)
 
     _, early = fitted_loss(1)
@@ -98,24 +102,11 @@ def test_a_release_round_no_site_answers_stops_with_the_reasons(tmp_path):
 def test_multi_label_fit_also_matches_the_no_finding_group():
     # One finding: images with it are bright, images without it dark. Without the
     # "no finding" group nothing would say what the empty condition looks like.
-    settings = [
-        *TINY,
-        *METHOD,
-        "mean_embedding.frequencies=1000",
-        "mean_embedding.batch_per_class=16",
-        "mean_embedding.bandwidth=1",
-        "mean_embedding.generator_steps=150",
-        "model.multilabel_prior=0.5",
-    ]
+    settings = [*MATCHABLE, "mean_embedding.generator_steps=150", "model.multilabel_prior=0.5"]
     config = config_from_dict({}, settings)
     torch.manual_seed(0)
     start = build_generator(1, 28, config.model).state_dict()
-    phi = features_for(config)
-    bright, dark = torch.ones(8, 1, 28, 28) * 0.8, -torch.ones(8, 1, 28, 28) * 0.8
-    release = {
-        "feature_sums": torch.stack([phi(bright).sum(0), phi(dark).sum(0)]),
-        "counts": torch.tensor([8.0, 8.0]),
-    }
+    release = bright_and_dark_release(config)  # group 0: the finding, group 1: no finding
 
     state, _ = fit_generator(config, 1, True, start, [release], show_progress=False)
 
