@@ -49,5 +49,5 @@ def groups(labels: torch.Tensor, multi_label: bool) -> torch.Tensor:
     multi-label data its findings and a last "no finding" group (G = K + 1)."""
     if not multi_label:
         return labels
-    no_finding = 1.0 - labels.amax(dim=1, keepdim=True).clamp(max=1.0)
+    no_finding = 1.0 - labels.amax(dim=1, keepdim=True)
     return torch.cat([labels, no_finding], dim=1)
