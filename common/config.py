@@ -141,11 +141,15 @@ class MeanEmbeddingConfig:
     frequencies: random frequencies; each gives a cosine and a sine feature.
     bandwidth: the kernel's length scale in units of sqrt(pixel count), for pixels in [-1, 1];
         a list gives a mixture of Gaussian kernels, the frequencies split evenly between them.
+    pooling: each kernel sees the image average-pooled over s x s pixels (1: every pixel);
+        one value for all kernels, or a list with one per bandwidth. s must divide the
+        resolution.
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
     """
 
     frequencies: int = 1000
     bandwidth: float | tuple[float, ...] = 0.25
+    pooling: int | tuple[int, ...] = 1
     generator_steps: int = 600
     batch_per_class: int = 200
     generator_lr: float = 1e-3
@@ -164,10 +168,25 @@ class MeanEmbeddingConfig:
             "frequencies",
             f"must be >= the number of bandwidths ({len(self.bandwidths)})",
         )
+        if isinstance(self.pooling, tuple):
+            _require(
+                len(self.pooling) == len(self.bandwidths),
+                "pooling",
+                f"lists {len(self.pooling)} values for {len(self.bandwidths)} bandwidths; "
+                "give one per bandwidth, or one number for all",
+            )
+        _require(all(s >= 1 for s in self.poolings), "pooling", "must be >= 1")
 
     @property
     def bandwidths(self) -> tuple[float, ...]:
         return self.bandwidth if isinstance(self.bandwidth, tuple) else (self.bandwidth,)
+
+    @property
+    def poolings(self) -> tuple[int, ...]:
+        """One pooling factor per bandwidth."""
+        if isinstance(self.pooling, tuple):
+            return self.pooling
+        return (self.pooling,) * len(self.bandwidths)
 
 
 def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:
@@ -292,6 +311,13 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
+        resolution = self.data.resolution
+        for pooling in self.mean_embedding.poolings:
+            _require(
+                resolution % pooling == 0,
+                "mean_embedding.pooling",
+                f"{pooling} does not divide data.resolution={resolution}; use a divisor of it",
+            )
         if self.privacy.sites:
             _require(
                 len(self.privacy.sites) == self.federation.num_sites,

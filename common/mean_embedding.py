@@ -1,7 +1,8 @@
 """Random Fourier features of a Gaussian kernel on pixels (Rahimi & Recht 2007): the embedding
 that DP-MERF (Harder et al. 2021) releases per class and fits the generator to. Several
 bandwidths give a mixture of Gaussian kernels (as in MMD GANs, Li et al. 2015): the
-frequencies are split between them, so the embedding's dimension and norm stay the same.
+frequencies are split between them, so the embedding's dimension and norm stay the same. Each
+kernel of the mixture may look at the image average-pooled, a multi-resolution kernel.
 
 Sites and server build the same features from the config alone (seed, resolution and the
 `mean_embedding` section); nothing about them depends on private data.
@@ -18,17 +19,33 @@ class RandomFourierFeatures:
     """phi(x) = [cos(Wx), sin(Wx)] / sqrt(F), W ~ N(0, I / length_scale^2): every image's
     embedding has norm exactly 1, and <phi(x), phi(x')> approximates
     exp(-|x - x'|^2 / (2 length_scale^2)), or with several bandwidths the average of those
-    kernels. Images are (N, 1, R, R) or (N, R, R) in [-1, 1]."""
+    kernels. A block with pooling s is the kernel on the image average-pooled over s x s
+    pixels: it sees the layout, not the fine detail. Images are (N, 1, R, R) or (N, R, R)
+    in [-1, 1]."""
 
     def __init__(
-        self, pixels: int, frequencies: int, bandwidths: tuple[float, ...], seed: int
+        self,
+        resolution: int,
+        frequencies: int,
+        bandwidths: tuple[float, ...],
+        seed: int,
+        poolings: tuple[int, ...] | None = None,
     ) -> None:
+        poolings = poolings or (1,) * len(bandwidths)
         rng = torch.Generator().manual_seed(seed)
-        self.weights = torch.randn(pixels, frequencies, generator=rng)
+        drawn = torch.randn(resolution**2, frequencies, generator=rng)
         # Contiguous blocks of columns, one per bandwidth, as equal as the count allows.
-        blocks = torch.arange(frequencies) * len(bandwidths) // frequencies
-        length_scales = torch.tensor(bandwidths) * math.sqrt(pixels)
-        self.weights /= length_scales[blocks]
+        block_of_column = torch.arange(frequencies) * len(bandwidths) // frequencies
+        blocks = []
+        for block, (bandwidth, pooling) in enumerate(zip(bandwidths, poolings)):
+            coarse = resolution // pooling
+            # A pooled block's weights are a coarse Gaussian draw spread over each s x s
+            # square and divided by s^2, so W x is the coarse draw applied to the pooled image.
+            weights = drawn[: coarse**2, block_of_column == block] / (bandwidth * coarse)
+            weights = weights.view(coarse, coarse, -1)
+            weights = weights.repeat_interleave(pooling, 0).repeat_interleave(pooling, 1)
+            blocks.append(weights.reshape(resolution**2, -1) / pooling**2)
+        self.weights = torch.cat(blocks, dim=1)
         self.dim = 2 * frequencies
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -40,7 +57,11 @@ class RandomFourierFeatures:
 def features_for(config: Config) -> RandomFourierFeatures:
     settings = config.mean_embedding
     return RandomFourierFeatures(
-        config.data.resolution**2, settings.frequencies, settings.bandwidths, config.seed
+        config.data.resolution,
+        settings.frequencies,
+        settings.bandwidths,
+        config.seed,
+        settings.poolings,
     )
 
 

@@ -7,7 +7,7 @@ from client.mean_embedding import noisy_class_sums, unit_contributions
 from common.data import ImageSet
 from common.mean_embedding import RandomFourierFeatures
 
-FEATURES = RandomFourierFeatures(pixels=64, frequencies=200, bandwidths=(0.5,), seed=0)
+FEATURES = RandomFourierFeatures(resolution=8, frequencies=200, bandwidths=(0.5,), seed=0)
 
 
 def image_set(n: int, seed: int = 0, patient_ids=None) -> ImageSet:

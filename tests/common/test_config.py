@@ -68,6 +68,13 @@ def test_infinite_epsilon_means_non_private():
         ({}, ["mean_embedding.bandwidth=[0.25, 0]"], ["mean_embedding.bandwidth", "> 0"]),
         ({}, ["mean_embedding.bandwidth=[]"], ["mean_embedding.bandwidth", "non-empty"]),
         ({}, ["mean_embedding.bandwidth=wide"], ["mean_embedding.bandwidth", "float"]),
+        ({}, ["mean_embedding.pooling=0"], ["mean_embedding.pooling", ">= 1"]),
+        ({}, ["mean_embedding.pooling=3"], ["mean_embedding.pooling", "data.resolution=32"]),
+        (
+            {},
+            ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.pooling=[1, 2, 4]"],
+            ["mean_embedding.pooling", "3 values for 2 bandwidths"],
+        ),
         (
             {},
             ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.frequencies=1"],

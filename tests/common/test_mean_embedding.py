@@ -9,7 +9,7 @@ from common.mean_embedding import RandomFourierFeatures, features_for
 
 
 def test_every_embedding_has_norm_one():
-    features = RandomFourierFeatures(pixels=64, frequencies=50, bandwidths=(0.5,), seed=0)
+    features = RandomFourierFeatures(resolution=8, frequencies=50, bandwidths=(0.5,), seed=0)
     images = torch.rand(7, 1, 8, 8) * 2 - 1
 
     norms = features(images).norm(dim=1)
@@ -18,7 +18,7 @@ def test_every_embedding_has_norm_one():
 
 
 def test_inner_products_approximate_the_gaussian_kernel():
-    features = RandomFourierFeatures(pixels=64, frequencies=20000, bandwidths=(0.25,), seed=1)
+    features = RandomFourierFeatures(resolution=8, frequencies=20000, bandwidths=(0.25,), seed=1)
     a, b = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(2)) * 2 - 1
     length_scale = 0.25 * math.sqrt(64)
     kernel = math.exp(-float((a - b).pow(2).sum()) / (2 * length_scale**2))
@@ -37,7 +37,9 @@ def test_site_and_server_build_the_same_features_from_the_config():
 
 
 def test_several_bandwidths_approximate_the_average_of_their_kernels():
-    features = RandomFourierFeatures(pixels=64, frequencies=20000, bandwidths=(0.5, 0.125), seed=3)
+    features = RandomFourierFeatures(
+        resolution=8, frequencies=20000, bandwidths=(0.5, 0.125), seed=3
+    )
     a, b = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(4)) * 2 - 1
     distance2 = float((a - b).pow(2).sum())
     kernels = [math.exp(-distance2 / (2 * (bw * math.sqrt(64)) ** 2)) for bw in (0.5, 0.125)]
@@ -54,3 +56,50 @@ def test_one_bandwidth_in_a_list_gives_the_same_features_as_the_number():
     images = torch.rand(3, 1, 32, 32) * 2 - 1
 
     assert torch.equal(features_for(number)(images), features_for(listed)(images))
+
+
+def test_a_pooled_kernel_is_the_gaussian_kernel_of_the_pooled_images():
+    features = RandomFourierFeatures(
+        resolution=8, frequencies=20000, bandwidths=(0.5,), seed=5, poolings=(2,)
+    )
+    a, b = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    pooled = torch.nn.functional.avg_pool2d(torch.stack([a, b]), 2)
+    length_scale = 0.5 * math.sqrt(16)
+    kernel = math.exp(-float((pooled[0] - pooled[1]).pow(2).sum()) / (2 * length_scale**2))
+
+    approx = float(features(a[None]) @ features(b[None]).T)
+
+    assert abs(approx - kernel) < 0.03
+
+
+def test_a_pooled_kernel_ignores_detail_within_a_pooling_square():
+    features = RandomFourierFeatures(
+        resolution=8, frequencies=100, bandwidths=(0.25, 0.25), seed=7, poolings=(1, 4)
+    )
+    image = torch.zeros(1, 1, 8, 8)
+    # Same 4x4 block averages (all zero), different pixels.
+    checkerboard = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 * 2 - 1.0
+
+    plain, textured = features(image), features(checkerboard[None, None] * 0.5)
+
+    coarse = slice(50, 100)  # the cosines of the pooled block
+    assert torch.allclose(plain[:, coarse], textured[:, coarse], atol=1e-6)
+    assert not torch.allclose(plain[:, :50], textured[:, :50], atol=1e-3)
+
+
+def test_pooling_one_gives_the_features_of_no_pooling():
+    default = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]"])
+    pooled = config_from_dict(
+        {}, ["mean_embedding.bandwidth=[0.25, 0.125]", "mean_embedding.pooling=[1, 1]"]
+    )
+
+    assert torch.equal(features_for(default).weights, features_for(pooled).weights)
+
+
+def test_the_config_s_pooling_reaches_the_features():
+    config = config_from_dict({}, ["mean_embedding.frequencies=8", "mean_embedding.pooling=2"])
+
+    weights = features_for(config).weights.view(16, 2, 16, 2, 8)
+
+    # Every frequency is constant over each 2x2 square of the 32 px image.
+    assert torch.equal(weights, weights[:, :1, :, :1].expand_as(weights))
