@@ -140,7 +140,8 @@ class MeanEmbeddingConfig:
 
     frequencies: random frequencies; each gives a cosine and a sine feature.
     bandwidth: the kernel's length scale in units of sqrt(pixel count) of the (pooled) image,
-        for pixels in [-1, 1]; a list gives a mixture of Gaussian kernels, the frequencies split evenly between them.
+        for pixels in [-1, 1]; a list gives a mixture of Gaussian kernels, the frequencies
+        split evenly between them.
     pooling: each kernel sees the image average-pooled over s x s pixels (1: every pixel);
         one value for all kernels, or a list with one per bandwidth. s must divide the
         resolution.
