@@ -145,12 +145,16 @@ class MeanEmbeddingConfig:
     pooling: each kernel sees the image average-pooled over s x s pixels (1: every pixel);
         one value for all kernels, or a list with one per bandwidth. s must divide the
         resolution.
+    detail: a kernel with detail s sees only the image's fine detail, the image minus its
+        s x s average-pooled copy (0: the whole image); one value for all kernels, or a list
+        with one per bandwidth. s must divide the resolution, and the kernel's pooling be 1.
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
     """
 
     frequencies: int = 1000
     bandwidth: float | tuple[float, ...] = 0.25
     pooling: int | tuple[int, ...] = 1
+    detail: int | tuple[int, ...] = 0
     generator_steps: int = 600
     batch_per_class: int = 200
     generator_lr: float = 1e-3
@@ -169,14 +173,26 @@ class MeanEmbeddingConfig:
             "frequencies",
             f"must be >= the number of bandwidths ({len(self.bandwidths)})",
         )
-        if isinstance(self.pooling, tuple):
-            _require(
-                len(self.pooling) == len(self.bandwidths),
-                "pooling",
-                f"lists {len(self.pooling)} values for {len(self.bandwidths)} bandwidths; "
-                "give one per bandwidth, or one number for all",
-            )
+        for key in ("pooling", "detail"):
+            value = getattr(self, key)
+            if isinstance(value, tuple):
+                _require(
+                    len(value) == len(self.bandwidths),
+                    key,
+                    f"lists {len(value)} values for {len(self.bandwidths)} bandwidths; "
+                    "give one per bandwidth, or one number for all",
+                )
         _require(all(s >= 1 for s in self.poolings), "pooling", "must be >= 1")
+        _require(
+            all(s == 0 or s >= 2 for s in self.details),
+            "detail",
+            "must be 0 (the whole image) or a pooling factor >= 2",
+        )
+        _require(
+            all(s == 1 for s, d in zip(self.poolings, self.details) if d),
+            "detail",
+            "a kernel with detail > 0 sees the full-resolution image; set its pooling to 1",
+        )
 
     @property
     def bandwidths(self) -> tuple[float, ...]:
@@ -188,6 +204,13 @@ class MeanEmbeddingConfig:
         if isinstance(self.pooling, tuple):
             return self.pooling
         return (self.pooling,) * len(self.bandwidths)
+
+    @property
+    def details(self) -> tuple[int, ...]:
+        """One detail factor per bandwidth (0: the whole image)."""
+        if isinstance(self.detail, tuple):
+            return self.detail
+        return (self.detail,) * len(self.bandwidths)
 
 
 def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:
@@ -313,12 +336,13 @@ class Config:
 
     def __post_init__(self) -> None:
         resolution = self.data.resolution
-        for pooling in self.mean_embedding.poolings:
-            _require(
-                resolution % pooling == 0,
-                "mean_embedding.pooling",
-                f"{pooling} does not divide data.resolution={resolution}; use a divisor of it",
-            )
+        for key in ("pooling", "detail"):
+            for factor in getattr(self.mean_embedding, f"{key}s"):
+                _require(
+                    factor == 0 or resolution % factor == 0,
+                    f"mean_embedding.{key}",
+                    f"{factor} does not divide data.resolution={resolution}; use a divisor of it",
+                )
         if self.privacy.sites:
             _require(
                 len(self.privacy.sites) == self.federation.num_sites,

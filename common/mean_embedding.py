@@ -2,7 +2,8 @@
 that DP-MERF (Harder et al. 2021) releases per class and fits the generator to. Several
 bandwidths give a mixture of Gaussian kernels (as in MMD GANs, Li et al. 2015): the
 frequencies are split between them, so the embedding's dimension and norm stay the same. Each
-kernel of the mixture may look at the image average-pooled, a multi-resolution kernel.
+kernel of the mixture may look at the image average-pooled (the layout) or at the image minus
+its pooled copy (the fine detail), a multi-resolution kernel.
 
 Sites and server build the same features from the config alone (seed, resolution and the
 `mean_embedding` section); nothing about them depends on private data.
@@ -20,8 +21,9 @@ class RandomFourierFeatures:
     embedding has norm exactly 1, and <phi(x), phi(x')> approximates
     exp(-|x - x'|^2 / (2 length_scale^2)), or with several bandwidths the average of those
     kernels. A block with pooling s is the kernel on the image average-pooled over s x s
-    pixels: it sees the layout, not the fine detail. Images are (N, 1, R, R) or (N, R, R)
-    in [-1, 1]."""
+    pixels: it sees the layout, not the fine detail. A block with detail s is the kernel on
+    the image minus its s x s average-pooled copy: it sees the fine detail only. Images are
+    (N, 1, R, R) or (N, R, R) in [-1, 1]."""
 
     def __init__(
         self,
@@ -30,20 +32,26 @@ class RandomFourierFeatures:
         bandwidths: tuple[float, ...],
         seed: int,
         poolings: tuple[int, ...] | None = None,
+        details: tuple[int, ...] | None = None,
     ) -> None:
         poolings = poolings or (1,) * len(bandwidths)
+        details = details or (0,) * len(bandwidths)
         rng = torch.Generator().manual_seed(seed)
         drawn = torch.randn(resolution**2, frequencies, generator=rng)
         # Contiguous blocks of columns, one per bandwidth, as equal as the count allows.
         block_of_column = torch.arange(frequencies) * len(bandwidths) // frequencies
         blocks = []
-        for block, (bandwidth, pooling) in enumerate(zip(bandwidths, poolings)):
+        for block, (bandwidth, pooling, detail) in enumerate(zip(bandwidths, poolings, details)):
             coarse = resolution // pooling
             # A pooled block's weights are a coarse Gaussian draw spread over each s x s
             # square and divided by s^2, so W x is the coarse draw applied to the pooled image.
             weights = drawn[: coarse**2, block_of_column == block] / (bandwidth * coarse)
             weights = weights.view(coarse, coarse, -1)
             weights = weights.repeat_interleave(pooling, 0).repeat_interleave(pooling, 1)
+            if detail:
+                # w.(x - pooled copy of x) = (w - pooled copy of w).x: the copy is an orthogonal
+                # projection, so this is exactly the Gaussian kernel on the detail image.
+                weights = weights - _pooled_copy(weights, detail)
             blocks.append(weights.reshape(resolution**2, -1) / pooling**2)
         self.weights = torch.cat(blocks, dim=1)
         self.dim = 2 * frequencies
@@ -54,6 +62,14 @@ class RandomFourierFeatures:
         return torch.cat([projected.cos(), projected.sin()], dim=1) * scale
 
 
+def _pooled_copy(weights: torch.Tensor, factor: int) -> torch.Tensor:
+    """(R, R, F) -> each s x s square replaced by its mean."""
+    resolution = weights.shape[0]
+    coarse = resolution // factor
+    squares = weights.view(coarse, factor, coarse, factor, -1).mean(dim=(1, 3), keepdim=True)
+    return squares.expand(-1, factor, -1, factor, -1).reshape(weights.shape)
+
+
 def features_for(config: Config) -> RandomFourierFeatures:
     settings = config.mean_embedding
     return RandomFourierFeatures(
@@ -62,6 +78,7 @@ def features_for(config: Config) -> RandomFourierFeatures:
         settings.bandwidths,
         config.seed,
         settings.poolings,
+        settings.details,
     )
 
 

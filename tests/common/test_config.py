@@ -75,6 +75,18 @@ def test_infinite_epsilon_means_non_private():
             ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.pooling=[1, 2, 4]"],
             ["mean_embedding.pooling", "3 values for 2 bandwidths"],
         ),
+        ({}, ["mean_embedding.detail=1"], ["mean_embedding.detail", ">= 2"]),
+        ({}, ["mean_embedding.detail=3"], ["mean_embedding.detail", "data.resolution=32"]),
+        (
+            {},
+            ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.detail=[0, 2, 2]"],
+            ["mean_embedding.detail", "3 values for 2 bandwidths"],
+        ),
+        (
+            {},
+            ["mean_embedding.pooling=2", "mean_embedding.detail=2"],
+            ["mean_embedding.detail", "pooling to 1"],
+        ),
         (
             {},
             ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.frequencies=1"],

@@ -87,6 +87,49 @@ def test_a_pooled_kernel_ignores_detail_within_a_pooling_square():
     assert not torch.allclose(plain[:, :50], textured[:, :50], atol=1e-3)
 
 
+def test_a_detail_kernel_is_the_gaussian_kernel_of_the_images_minus_their_pooled_copies():
+    features = RandomFourierFeatures(
+        resolution=8, frequencies=20000, bandwidths=(0.5,), seed=5, details=(2,)
+    )
+    a, b = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(6)) * 2 - 1
+
+    def detail(image: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.avg_pool2d(image[None], 2)
+        return image - torch.nn.functional.interpolate(pooled, scale_factor=2)[0]
+
+    length_scale = 0.5 * math.sqrt(64)
+    kernel = math.exp(-float((detail(a) - detail(b)).pow(2).sum()) / (2 * length_scale**2))
+
+    approx = float(features(a[None]) @ features(b[None]).T)
+
+    assert abs(approx - kernel) < 0.03
+
+
+def test_a_detail_kernel_ignores_the_layout():
+    features = RandomFourierFeatures(
+        resolution=8, frequencies=100, bandwidths=(0.25, 0.25), seed=7, details=(0, 2)
+    )
+    image = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(8)) - 0.5
+    # Constant over each 2x2 square: changes the layout, not the detail.
+    layout = torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(9)) - 0.5
+    brighter = image + layout.repeat_interleave(2, 2).repeat_interleave(2, 3)
+
+    plain, shifted = features(image), features(brighter)
+
+    fine = slice(50, 100)  # the cosines of the detail block
+    assert torch.allclose(plain[:, fine], shifted[:, fine], atol=1e-5)
+    assert not torch.allclose(plain[:, :50], shifted[:, :50], atol=1e-3)
+
+
+def test_detail_zero_gives_the_features_of_no_detail():
+    default = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]"])
+    whole = config_from_dict(
+        {}, ["mean_embedding.bandwidth=[0.25, 0.125]", "mean_embedding.detail=[0, 0]"]
+    )
+
+    assert torch.equal(features_for(default).weights, features_for(whole).weights)
+
+
 def test_pooling_one_gives_the_features_of_no_pooling():
     default = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]"])
     pooled = config_from_dict(
