@@ -146,3 +146,12 @@ def test_the_config_s_pooling_reaches_the_features():
 
     # Every frequency is constant over each 2x2 square of the 32 px image.
     assert torch.equal(weights, weights[:, :1, :, :1].expand_as(weights))
+
+
+def test_the_config_s_detail_reaches_the_features():
+    config = config_from_dict({}, ["mean_embedding.frequencies=8", "mean_embedding.detail=2"])
+
+    weights = features_for(config).weights.view(16, 2, 16, 2, 8)
+
+    # Every frequency sums to zero over each 2x2 square: it cannot see the square's mean.
+    assert weights.sum(dim=(1, 3)).abs().max() < 1e-6
