@@ -198,19 +198,18 @@ class MeanEmbeddingConfig:
     def bandwidths(self) -> tuple[float, ...]:
         return self.bandwidth if isinstance(self.bandwidth, tuple) else (self.bandwidth,)
 
+    def _per_bandwidth(self, value: int | tuple[int, ...]) -> tuple[int, ...]:
+        return value if isinstance(value, tuple) else (value,) * len(self.bandwidths)
+
     @property
     def poolings(self) -> tuple[int, ...]:
         """One pooling factor per bandwidth."""
-        if isinstance(self.pooling, tuple):
-            return self.pooling
-        return (self.pooling,) * len(self.bandwidths)
+        return self._per_bandwidth(self.pooling)
 
     @property
     def details(self) -> tuple[int, ...]:
         """One detail factor per bandwidth (0: the whole image)."""
-        if isinstance(self.detail, tuple):
-            return self.detail
-        return (self.detail,) * len(self.bandwidths)
+        return self._per_bandwidth(self.detail)
 
 
 def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:
@@ -336,8 +335,9 @@ class Config:
 
     def __post_init__(self) -> None:
         resolution = self.data.resolution
-        for key in ("pooling", "detail"):
-            for factor in getattr(self.mean_embedding, f"{key}s"):
+        settings = self.mean_embedding
+        for key, factors in (("pooling", settings.poolings), ("detail", settings.details)):
+            for factor in factors:
                 _require(
                     factor == 0 or resolution % factor == 0,
                     f"mean_embedding.{key}",
