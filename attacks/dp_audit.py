@@ -76,7 +76,11 @@ def audit_site(
     canary_count: int,
     seed: int,
 ) -> dict:
-    """Train one site with canaries; the canaries' scores and inclusion bits."""
+    """Train one site with canaries; the canaries' scores and inclusion bits.
+
+    Batches and noise come from `seed` too, so an audit is reproducible: it releases nothing,
+    and a fixed seed does not change the distribution the bounds are about.
+    """
     rng = np.random.default_rng(seed)
     canaries = make_canaries(canary_count, site_data, rng)
     twins = make_canaries(canary_count, site_data, rng)
@@ -90,6 +94,7 @@ def audit_site(
         config.training,
         DPSettings(noise_multiplier, config.privacy.max_grad_norm, sample_rate),
         torch.device("cpu"),
+        secret_seed=seed,
     )
     before = canary_logits(trainer, canaries) - canary_logits(trainer, twins)
     with tqdm(total=steps, desc="DP audit training", unit="step", leave=False) as bar:

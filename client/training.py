@@ -13,7 +13,6 @@ The sensitivity of a step to one private record is C / B whatever the generated 
 are: each row's gradient is clipped separately.
 """
 
-import secrets
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +90,7 @@ class DPGANTrainer:
         training: TrainingConfig,
         dp: DPSettings,
         device: torch.device,
+        secret_seed: int | None = None,
     ) -> None:
         self.model_config = model
         self.training = training
@@ -99,12 +99,16 @@ class DPGANTrainer:
         self.multi_label = data.multi_label
         self.num_classes = data.num_classes
         self.images, self.labels = to_tensors(data, device)
-        # Batch membership and DP noise must be secret from the server, so both are drawn
-        # from OS entropy rather than from the (shared) config seed.
-        self.sampler = PoissonSampler(
-            unit_keys, dp.sample_rate, np.random.default_rng(secrets.randbits(64))
+        # Batch membership and DP noise must be secret from the server, so a site draws both
+        # from OS entropy (secret_seed None) rather than from the (shared) config seed. Only
+        # the DP audit, which releases nothing, fixes secret_seed to be reproducible.
+        sampler_seed, fake_seed, noise_seed = (
+            int(s) for s in np.random.SeedSequence(secret_seed).generate_state(3, np.uint64)
         )
-        self.torch_rng = torch.Generator().manual_seed(secrets.randbits(63))
+        self.sampler = PoissonSampler(
+            unit_keys, dp.sample_rate, np.random.default_rng(sampler_seed)
+        )
+        self.torch_rng = torch.Generator().manual_seed(fake_seed)
         generator, discriminator = build_models(data.num_classes, data.resolution, model)
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
@@ -123,7 +127,7 @@ class DPGANTrainer:
                 max_grad_norm=dp.max_grad_norm,
                 expected_batch_size=training.batch_size,
                 loss_reduction="mean",
-                generator=torch.Generator(device=device).manual_seed(secrets.randbits(63)),
+                generator=torch.Generator(device=device).manual_seed(noise_seed),
             )
             self.base_d_optimizer = d_optimizer
         else:

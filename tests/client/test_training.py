@@ -21,7 +21,7 @@ def make_data(n=40, resolution=28, multi_label=False):
     )
 
 
-def make_trainer(data, noise=1.0, clip=1.0, rate=0.25, batch=8):
+def make_trainer(data, noise=1.0, clip=1.0, rate=0.25, batch=8, secret_seed=None):
     return DPGANTrainer(
         data,
         np.arange(len(data)).astype(str),
@@ -29,6 +29,7 @@ def make_trainer(data, noise=1.0, clip=1.0, rate=0.25, batch=8):
         TrainingConfig(batch_size=batch),
         DPSettings(noise, clip, rate),
         torch.device("cpu"),
+        secret_seed,
     )
 
 
@@ -83,6 +84,32 @@ def test_noise_is_added_to_the_private_gradient():
     trainer.discriminator_gradients(real, condition, fake, fake_condition)
 
     assert not torch.allclose(first, flat_grad(trainer.discriminator))
+
+
+def _batches_and_noise(trainer):
+    batches = [trainer.sampler.sample() for _ in range(3)]
+    noise = torch.randn(50, generator=trainer.d_optimizer.generator)
+    return batches, noise
+
+
+def test_a_site_draws_batches_and_noise_the_config_seed_cannot_reproduce():
+    data = make_data()
+    torch.manual_seed(0)
+    first = _batches_and_noise(make_trainer(data))
+    torch.manual_seed(0)
+    second = _batches_and_noise(make_trainer(data))
+
+    assert any(not np.array_equal(a, b) for a, b in zip(first[0], second[0]))
+    assert not torch.equal(first[1], second[1])
+
+
+def test_a_secret_seed_makes_batches_and_noise_reproducible():
+    data = make_data()
+    first = _batches_and_noise(make_trainer(data, secret_seed=3))
+    second = _batches_and_noise(make_trainer(data, secret_seed=3))
+
+    assert all(np.array_equal(a, b) for a, b in zip(first[0], second[0]))
+    assert torch.equal(first[1], second[1])
 
 
 def test_empty_poisson_batch_still_takes_a_noisy_step():
