@@ -20,7 +20,7 @@ OVERRIDES = [
     "federation.num_sites=2",
     # The DP-audit test: cheap steps, and a discriminator that fits its canaries without
     # saturating (at 0.002 its logits on them reach ~50 and the audit's bound was 0 for 1 seed
-    # in 8; at 0.0005 it was 0.65-1.66 over seeds 0-7).
+    # in 8; at 0.0005 it was 0.60-1.54 over seeds 0-7).
     "training.batch_size=16",
     "training.discriminator_lr=0.0005",
 ]
