@@ -148,6 +148,9 @@ class MeanEmbeddingConfig:
     detail: a kernel with detail s sees only the image's fine detail, the image minus its
         s x s average-pooled copy (0: the whole image); one value for all kernels, or a list
         with one per bandwidth. s must divide the resolution, and the kernel's pooling be 1.
+    gradient: a kernel with gradient 1 sees only the image's finite differences between
+        neighbouring pixels (its edges and texture; 0: not); one value for all kernels, or a
+        list with one per bandwidth. The kernel's pooling must be 1 and its detail 0.
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
     """
 
@@ -155,6 +158,7 @@ class MeanEmbeddingConfig:
     bandwidth: float | tuple[float, ...] = 0.25
     pooling: int | tuple[int, ...] = 1
     detail: int | tuple[int, ...] = 0
+    gradient: int | tuple[int, ...] = 0
     generator_steps: int = 600
     batch_per_class: int = 200
     generator_lr: float = 1e-3
@@ -173,7 +177,7 @@ class MeanEmbeddingConfig:
             "frequencies",
             f"must be >= the number of bandwidths ({len(self.bandwidths)})",
         )
-        for key in ("pooling", "detail"):
+        for key in ("pooling", "detail", "gradient"):
             value = getattr(self, key)
             if isinstance(value, tuple):
                 _require(
@@ -193,6 +197,17 @@ class MeanEmbeddingConfig:
             "detail",
             "a kernel with detail > 0 sees the full-resolution image; set its pooling to 1",
         )
+        _require(all(g in (0, 1) for g in self.gradients), "gradient", "must be 0 or 1")
+        _require(
+            all(
+                s == 1 and d == 0
+                for s, d, g in zip(self.poolings, self.details, self.gradients)
+                if g
+            ),
+            "gradient",
+            "a kernel with gradient 1 sees the full-resolution image; set its pooling to 1 "
+            "and its detail to 0",
+        )
 
     @property
     def bandwidths(self) -> tuple[float, ...]:
@@ -210,6 +225,11 @@ class MeanEmbeddingConfig:
     def details(self) -> tuple[int, ...]:
         """One detail factor per bandwidth (0: the whole image)."""
         return self._per_bandwidth(self.detail)
+
+    @property
+    def gradients(self) -> tuple[int, ...]:
+        """One gradient flag per bandwidth (1: the kernel sees the finite differences)."""
+        return self._per_bandwidth(self.gradient)
 
 
 def _check_budget(target_epsilon: float, delta: float, max_epsilon: float | None) -> None:

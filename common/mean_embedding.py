@@ -2,8 +2,9 @@
 that DP-MERF (Harder et al. 2021) releases per class and fits the generator to. Several
 bandwidths give a mixture of Gaussian kernels (as in MMD GANs, Li et al. 2015): the
 frequencies are split between them, so the embedding's dimension and norm stay the same. Each
-kernel of the mixture may look at the image average-pooled (the layout) or at the image minus
-its pooled copy (the fine detail), a multi-resolution kernel.
+kernel of the mixture may look at the image average-pooled (the layout), at the image minus
+its pooled copy (the fine detail), a multi-resolution kernel, or at the differences between
+neighbouring pixels (the edges and texture).
 
 Sites and server build the same features from the config alone (seed, resolution and the
 `mean_embedding` section); nothing about them depends on private data.
@@ -22,8 +23,10 @@ class RandomFourierFeatures:
     exp(-|x - x'|^2 / (2 length_scale^2)), or with several bandwidths the average of those
     kernels. A block with pooling s is the kernel on the image average-pooled over s x s
     pixels: it sees the layout, not the fine detail. A block with detail s is the kernel on
-    the image minus its s x s average-pooled copy: it sees the fine detail only. Images are
-    (N, 1, R, R) or (N, R, R) in [-1, 1]."""
+    the image minus its s x s average-pooled copy: it sees the fine detail only. A gradient
+    block is the kernel on the finite-difference image [x[:, 1:] - x[:, :-1], x[1:] - x[:-1]]
+    (2 R (R - 1) values), with the length scale in units of R as for the whole image: it sees
+    edges and texture, not brightness. Images are (N, 1, R, R) or (N, R, R) in [-1, 1]."""
 
     def __init__(
         self,
@@ -33,15 +36,28 @@ class RandomFourierFeatures:
         seed: int,
         poolings: tuple[int, ...] | None = None,
         details: tuple[int, ...] | None = None,
+        gradients: tuple[int, ...] | None = None,
     ) -> None:
         poolings = poolings or (1,) * len(bandwidths)
         details = details or (0,) * len(bandwidths)
+        gradients = gradients or (0,) * len(bandwidths)
         rng = torch.Generator().manual_seed(seed)
         drawn = torch.randn(resolution**2, frequencies, generator=rng)
         # Contiguous blocks of columns, one per bandwidth, as equal as the count allows.
         block_of_column = torch.arange(frequencies) * len(bandwidths) // frequencies
         blocks = []
-        for block, (bandwidth, pooling, detail) in enumerate(zip(bandwidths, poolings, details)):
+        for block, (bandwidth, pooling, detail, gradient) in enumerate(
+            zip(bandwidths, poolings, details, gradients)
+        ):
+            if gradient:
+                # Drawn after the pixel frequencies, so kernels without a gradient keep theirs.
+                count = int((block_of_column == block).sum())
+                drawn_gradient = torch.randn(
+                    2 * resolution * (resolution - 1), count, generator=rng
+                )
+                scaled = drawn_gradient / (bandwidth * resolution)
+                blocks.append(_difference_transpose(scaled, resolution))
+                continue
             coarse = resolution // pooling
             # A pooled block's weights are a coarse Gaussian draw spread over each s x s
             # square and divided by s^2, so W x is the coarse draw applied to the pooled image.
@@ -70,6 +86,21 @@ def _pooled_copy(weights: torch.Tensor, factor: int) -> torch.Tensor:
     return squares.expand(-1, factor, -1, factor, -1).reshape(weights.shape)
 
 
+def _difference_transpose(weights: torch.Tensor, resolution: int) -> torch.Tensor:
+    """(2 R (R - 1), F) weights on the finite differences -> (R^2, F) weights on the pixels:
+    w.(D x) = (D^T w).x for D x = [horizontal differences, vertical differences]."""
+    count = weights.shape[1]
+    horizontal, vertical = weights.split(resolution * (resolution - 1))
+    horizontal = horizontal.view(resolution, resolution - 1, count)
+    vertical = vertical.view(resolution - 1, resolution, count)
+    pixels = torch.zeros(resolution, resolution, count)
+    pixels[:, 1:] += horizontal
+    pixels[:, :-1] -= horizontal
+    pixels[1:] += vertical
+    pixels[:-1] -= vertical
+    return pixels.reshape(resolution**2, count)
+
+
 def features_for(config: Config) -> RandomFourierFeatures:
     settings = config.mean_embedding
     return RandomFourierFeatures(
@@ -79,6 +110,7 @@ def features_for(config: Config) -> RandomFourierFeatures:
         config.seed,
         settings.poolings,
         settings.details,
+        settings.gradients,
     )
 
 

@@ -87,6 +87,17 @@ def test_infinite_epsilon_means_non_private():
             ["mean_embedding.pooling=2", "mean_embedding.detail=2"],
             ["mean_embedding.detail", "pooling to 1"],
         ),
+        ({}, ["mean_embedding.gradient=2"], ["mean_embedding.gradient", "0 or 1"]),
+        (
+            {},
+            ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.gradient=[1]"],
+            ["mean_embedding.gradient", "1 values for 2 bandwidths"],
+        ),
+        (
+            {},
+            ["mean_embedding.detail=2", "mean_embedding.gradient=1"],
+            ["mean_embedding.gradient", "detail to 0"],
+        ),
         (
             {},
             ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.frequencies=1"],

@@ -121,6 +121,65 @@ def test_a_detail_kernel_ignores_the_layout():
     assert not torch.allclose(plain[:, :50], shifted[:, :50], atol=1e-3)
 
 
+def _differences(image: torch.Tensor) -> torch.Tensor:
+    return torch.cat(
+        [
+            (image[..., :, 1:] - image[..., :, :-1]).flatten(),
+            (image[..., 1:, :] - image[..., :-1, :]).flatten(),
+        ]
+    )
+
+
+def test_a_gradient_kernel_is_the_gaussian_kernel_of_the_neighbour_differences():
+    features = RandomFourierFeatures(
+        resolution=8, frequencies=20000, bandwidths=(0.5,), seed=5, gradients=(1,)
+    )
+    a, b = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    length_scale = 0.5 * 8
+    distance = float((_differences(a) - _differences(b)).pow(2).sum())
+    kernel = math.exp(-distance / (2 * length_scale**2))
+
+    approx = float(features(a[None]) @ features(b[None]).T)
+
+    assert abs(approx - kernel) < 0.03
+
+
+def test_a_gradient_kernel_ignores_brightness_and_sees_edges():
+    features = RandomFourierFeatures(
+        resolution=8, frequencies=100, bandwidths=(0.25, 0.25), seed=7, gradients=(0, 1)
+    )
+    image = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(8)) - 0.5
+    edge = image.clone()
+    edge[..., 4:] += 0.5
+
+    plain, brighter, edged = features(image), features(image + 0.3), features(edge)
+
+    texture = slice(50, 100)  # the cosines of the gradient block
+    assert torch.allclose(plain[:, texture], brighter[:, texture], atol=1e-5)
+    assert not torch.allclose(plain[:, :50], brighter[:, :50], atol=1e-3)
+    assert not torch.allclose(plain[:, texture], edged[:, texture], atol=1e-3)
+
+
+def test_gradient_zero_gives_the_features_of_no_gradient():
+    default = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]"])
+    flat = config_from_dict(
+        {}, ["mean_embedding.bandwidth=[0.25, 0.125]", "mean_embedding.gradient=[0, 0]"]
+    )
+
+    assert torch.equal(features_for(default).weights, features_for(flat).weights)
+
+
+def test_a_gradient_kernel_leaves_the_other_kernels_frequencies_unchanged():
+    overrides = ["mean_embedding.bandwidth=[0.25, 0.125]", "mean_embedding.frequencies=40"]
+    without = features_for(config_from_dict({}, overrides)).weights
+    with_gradient = features_for(
+        config_from_dict({}, [*overrides, "mean_embedding.gradient=[0, 1]"])
+    ).weights
+
+    assert torch.equal(without[:, :20], with_gradient[:, :20])
+    assert not torch.allclose(without[:, 20:], with_gradient[:, 20:])
+
+
 def test_detail_zero_gives_the_features_of_no_detail():
     default = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]"])
     whole = config_from_dict(
