@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from common.config import config_from_dict
@@ -160,15 +161,6 @@ def test_a_gradient_kernel_ignores_brightness_and_sees_edges():
     assert not torch.allclose(plain[:, texture], edged[:, texture], atol=1e-3)
 
 
-def test_gradient_zero_gives_the_features_of_no_gradient():
-    default = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]"])
-    flat = config_from_dict(
-        {}, ["mean_embedding.bandwidth=[0.25, 0.125]", "mean_embedding.gradient=[0, 0]"]
-    )
-
-    assert torch.equal(features_for(default).weights, features_for(flat).weights)
-
-
 def test_a_gradient_kernel_leaves_the_other_kernels_frequencies_unchanged():
     overrides = ["mean_embedding.bandwidth=[0.25, 0.125]", "mean_embedding.frequencies=40"]
     without = features_for(config_from_dict({}, overrides)).weights
@@ -180,22 +172,19 @@ def test_a_gradient_kernel_leaves_the_other_kernels_frequencies_unchanged():
     assert not torch.allclose(without[:, 20:], with_gradient[:, 20:])
 
 
-def test_detail_zero_gives_the_features_of_no_detail():
+@pytest.mark.parametrize(
+    "neutral",
+    [
+        "mean_embedding.pooling=[1, 1]",
+        "mean_embedding.detail=[0, 0]",
+        "mean_embedding.gradient=[0, 0]",
+    ],
+)
+def test_a_neutral_setting_gives_the_default_features(neutral):
     default = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]"])
-    whole = config_from_dict(
-        {}, ["mean_embedding.bandwidth=[0.25, 0.125]", "mean_embedding.detail=[0, 0]"]
-    )
+    explicit = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]", neutral])
 
-    assert torch.equal(features_for(default).weights, features_for(whole).weights)
-
-
-def test_pooling_one_gives_the_features_of_no_pooling():
-    default = config_from_dict({}, ["mean_embedding.bandwidth=[0.25, 0.125]"])
-    pooled = config_from_dict(
-        {}, ["mean_embedding.bandwidth=[0.25, 0.125]", "mean_embedding.pooling=[1, 1]"]
-    )
-
-    assert torch.equal(features_for(default).weights, features_for(pooled).weights)
+    assert torch.equal(features_for(default).weights, features_for(explicit).weights)
 
 
 def test_the_config_s_pooling_reaches_the_features():
