@@ -2,11 +2,12 @@
 random-feature embedding, plus noised per-group counts. No Flower here.
 
 Each privacy unit (an image, or all of a patient's images) contributes the vector
-[phi(x) (x) g, g] summed over its images and scaled to norm <= 1, so adding or removing a unit
-moves the released sums by at most 1 in L2: the Gaussian mechanism with noise multiplier sigma
-adds N(0, sigma^2) to every coordinate. g is the image's groups: its one-hot class, or for
-multi-label data its findings plus a last "no finding" group, so that images without findings
-shape the release too.
+[a phi(x) (x) g, b g] summed over its images and scaled to norm <= 1, so adding or removing a
+unit moves the noised sums by at most 1 in L2: the Gaussian mechanism with noise multiplier
+sigma adds N(0, sigma^2) to every coordinate. g is the image's groups: its one-hot class, or
+for multi-label data its findings plus a last "no finding" group, so that images without
+findings shape the release too. a and b (common.mean_embedding.release_weights) give the
+feature sums most of the sensitivity: their noise matters dim times more than the counts'.
 """
 
 import secrets
@@ -16,7 +17,7 @@ import torch
 
 from client.training import to_tensors
 from common.data import ImageSet
-from common.mean_embedding import RandomFourierFeatures, groups
+from common.mean_embedding import RandomFourierFeatures, groups, release_weights
 
 BATCH = 1024
 
@@ -24,14 +25,16 @@ BATCH = 1024
 def unit_contributions(
     data: ImageSet, unit_keys: np.ndarray, features: RandomFourierFeatures
 ) -> torch.Tensor:
-    """(units, G * dim + G): each unit's [phi (x) g, g] summed over its images, norm <= 1."""
+    """(units, G * dim + G): each unit's [a phi (x) g, b g] summed over its images, norm <= 1."""
+    feature_weight, count_weight = release_weights(features.dim)
     images, labels = to_tensors(data, torch.device("cpu"))
     rows = []
     with torch.no_grad():
         for start in range(0, len(data), BATCH):
             phi = features(images[start : start + BATCH])
             g = groups(labels[start : start + BATCH], data.multi_label)
-            rows.append(torch.cat([(g[:, :, None] * phi[:, None, :]).flatten(1), g], dim=1))
+            weighted = feature_weight * (g[:, :, None] * phi[:, None, :]).flatten(1)
+            rows.append(torch.cat([weighted, count_weight * g], dim=1))
     per_image = torch.cat(rows)
     _, unit_of_image = np.unique(unit_keys, return_inverse=True)
     per_unit = torch.zeros(unit_of_image.max() + 1, per_image.shape[1], dtype=per_image.dtype)
@@ -42,10 +45,15 @@ def unit_contributions(
 def noisy_class_sums(
     data: ImageSet, unit_keys: np.ndarray, features: RandomFourierFeatures, noise_multiplier: float
 ) -> dict[str, torch.Tensor]:
-    """{"feature_sums": (G, dim), "counts": (G,)}, both noised; the only thing released."""
+    """{"feature_sums": (G, dim), "counts": (G,)}, both noised, unweighted again (a single
+    image counts 1); the only thing released."""
     total = unit_contributions(data, unit_keys, features).sum(dim=0)
     # Seeded from the OS: noise the server could regenerate from a config seed would be none.
     rng = torch.Generator().manual_seed(secrets.randbits(63))
     total = total + noise_multiplier * torch.randn(total.shape, generator=rng, dtype=total.dtype)
     k = total.numel() // (features.dim + 1)
-    return {"feature_sums": total[: k * features.dim].view(k, features.dim), "counts": total[-k:]}
+    feature_weight, count_weight = release_weights(features.dim)
+    return {
+        "feature_sums": total[: k * features.dim].view(k, features.dim) / feature_weight,
+        "counts": total[-k:] / count_weight,
+    }

@@ -1,13 +1,15 @@
 """A site's one-shot release: bounded contributions, and noise of the calibrated scale."""
 
 import numpy as np
+import pytest
 import torch
 
 from client.mean_embedding import noisy_class_sums, unit_contributions
 from common.data import ImageSet
-from common.mean_embedding import RandomFourierFeatures
+from common.mean_embedding import RandomFourierFeatures, release_weights
 
 FEATURES = RandomFourierFeatures(resolution=8, frequencies=200, bandwidths=(0.5,), seed=0)
+FEATURE_WEIGHT, COUNT_WEIGHT = release_weights(FEATURES.dim)  # 400 dims: b^2 = 1 / 21
 
 
 def image_set(n: int, seed: int = 0, patient_ids=None) -> ImageSet:
@@ -42,13 +44,26 @@ def test_removing_one_unit_moves_the_noiseless_sums_by_at_most_one():
     full = noisy_class_sums(data, keys, FEATURES, noise_multiplier=0.0)
     without = noisy_class_sums(data.subset(rest), keys[rest], FEATURES, noise_multiplier=0.0)
 
+    # The mechanism's input is the weighted sums; the release divides the weights out again.
     moved = torch.cat(
         [
-            (full["feature_sums"] - without["feature_sums"]).flatten(),
-            full["counts"] - without["counts"],
+            FEATURE_WEIGHT * (full["feature_sums"] - without["feature_sums"]).flatten(),
+            COUNT_WEIGHT * (full["counts"] - without["counts"]),
         ]
     )
     assert float(moved.norm()) <= 1 + 1e-5
+
+
+def test_a_noiseless_release_holds_the_exact_sums_and_counts():
+    data = image_set(30)
+
+    release = noisy_class_sums(data, np.arange(30).astype(str), FEATURES, noise_multiplier=0.0)
+
+    images = torch.from_numpy(data.images).float() / 127.5 - 1.0
+    phi = FEATURES(images)
+    labels = torch.from_numpy(data.labels)
+    assert torch.allclose(release["feature_sums"], labels.T @ phi, atol=1e-4)
+    assert torch.allclose(release["counts"], labels.sum(dim=0), atol=1e-4)
 
 
 def test_the_noise_has_the_calibrated_scale_and_is_fresh_each_release():
@@ -60,9 +75,20 @@ def test_the_noise_has_the_calibrated_scale_and_is_fresh_each_release():
     second = noisy_class_sums(data, keys, FEATURES, noise_multiplier=2.0)
 
     noise = (first["feature_sums"] - clean["feature_sums"]).flatten()
-    assert abs(float(noise.std()) - 2.0) < 0.1  # 800 coordinates
+    # sigma / a on the feature sums: 2 / sqrt(20 / 21) = 2.049; 800 coordinates.
+    assert abs(float(noise.std()) - 2.049) < 0.1
     assert abs(float(noise.mean())) < 0.2
     assert not torch.equal(first["feature_sums"], second["feature_sums"])
+
+
+def test_the_weights_split_the_sensitivity_to_minimise_the_mean_embeddings_error():
+    feature_weight, count_weight = release_weights(400)
+
+    assert feature_weight**2 + count_weight**2 == pytest.approx(1.0)
+    assert count_weight**2 == pytest.approx(1 / 21)
+    # Error of a mean of norm 1 per (sigma / n)^2: dim / a^2 + 1 / b^2, against 2 (dim + 1)
+    # for DP-MERF's equal weights.
+    assert 400 / feature_weight**2 + 1 / count_weight**2 == pytest.approx(441.0)
 
 
 def test_multi_label_images_without_findings_fill_their_own_group():
@@ -74,8 +100,8 @@ def test_multi_label_images_without_findings_fill_their_own_group():
     release = noisy_class_sums(data, np.arange(4).astype(str), FEATURES, noise_multiplier=0.0)
 
     assert release["feature_sums"].shape == (3, FEATURES.dim)
-    # Clipped to norm 1: the image with 2 findings (norm 2) counts 1/2 in each, the others
-    # (norm sqrt(2)) 1/sqrt(2) in their one group.
-    both, one = 0.5, 2**-0.5
-    expected = torch.tensor([both, both + one, 2 * one])
+    # Clipped to norm 1: the image with 2 findings (norm sqrt(2)) counts 1/sqrt(2) in each,
+    # the others (norm 1) 1 in their one group.
+    both = 2**-0.5
+    expected = torch.tensor([both, both + 1, 2.0])
     assert torch.allclose(release["counts"], expected, atol=1e-5)
