@@ -56,8 +56,13 @@ class SiteExchange:
             for node in nodes
         ]
         replies, failures, answered = [], [], set()
-        for reply in self.grid.send_and_receive(messages, timeout=self.federation.round_timeout_s):
-            node = reply.metadata.src_node_id
+        received = self.grid.send_and_receive(messages, timeout=self.federation.round_timeout_s)
+        # Sending sets each message's id. A reply comes from its site, but an error the
+        # SuperLink writes itself (e.g. for a site that stopped) comes from the SuperLink's
+        # own node id: name the site the request went to.
+        destination = {message.metadata.message_id: node for message, node in zip(messages, nodes)}
+        for reply in received:
+            node = destination.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
             answered.add(node)
             if reply.has_error():
                 error = reply.error
