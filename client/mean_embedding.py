@@ -6,8 +6,8 @@ Each privacy unit (an image, or all of a patient's images) contributes the vecto
 unit moves the noised sums by at most 1 in L2: the Gaussian mechanism with noise multiplier
 sigma adds N(0, sigma^2) to every coordinate. g is the image's groups: its one-hot class, or
 for multi-label data its findings plus a last "no finding" group, so that images without
-findings shape the release too. a and b (common.mean_embedding.release_weights) give the
-feature sums most of the sensitivity: their noise matters dim times more than the counts'.
+findings shape the release too. a and b (common.mean_embedding.release_weights,
+`mean_embedding.count_share`) split the sensitivity between the feature sums and the counts.
 """
 
 import secrets
@@ -23,10 +23,13 @@ BATCH = 1024
 
 
 def unit_contributions(
-    data: ImageSet, unit_keys: np.ndarray, features: RandomFourierFeatures
+    data: ImageSet,
+    unit_keys: np.ndarray,
+    features: RandomFourierFeatures,
+    count_share: float | None = None,
 ) -> torch.Tensor:
     """(units, G * dim + G): each unit's [a phi (x) g, b g] summed over its images, norm <= 1."""
-    feature_weight, count_weight = release_weights(features.dim)
+    feature_weight, count_weight = release_weights(features.dim, count_share)
     images, labels = to_tensors(data, torch.device("cpu"))
     rows = []
     with torch.no_grad():
@@ -43,16 +46,20 @@ def unit_contributions(
 
 
 def noisy_class_sums(
-    data: ImageSet, unit_keys: np.ndarray, features: RandomFourierFeatures, noise_multiplier: float
+    data: ImageSet,
+    unit_keys: np.ndarray,
+    features: RandomFourierFeatures,
+    noise_multiplier: float,
+    count_share: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """{"feature_sums": (G, dim), "counts": (G,)}, both noised, unweighted again (a single
     image counts 1); the only thing released."""
-    total = unit_contributions(data, unit_keys, features).sum(dim=0)
+    total = unit_contributions(data, unit_keys, features, count_share).sum(dim=0)
     # Seeded from the OS: noise the server could regenerate from a config seed would be none.
     rng = torch.Generator().manual_seed(secrets.randbits(63))
     total = total + noise_multiplier * torch.randn(total.shape, generator=rng, dtype=total.dtype)
     k = total.numel() // (features.dim + 1)
-    feature_weight, count_weight = release_weights(features.dim)
+    feature_weight, count_weight = release_weights(features.dim, count_share)
     return {
         "feature_sums": total[: k * features.dim].view(k, features.dim) / feature_weight,
         "counts": total[-k:] / count_weight,

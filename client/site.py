@@ -272,7 +272,13 @@ class Site:
             )
         # Recorded before the release is computed: a crash can only over-count.
         ledger.record_release(request.round, sigma)
-        release = noisy_class_sums(self.data, self.unit_keys(), features_for(config), sigma)
+        release = noisy_class_sums(
+            self.data,
+            self.unit_keys(),
+            features_for(config),
+            sigma,
+            config.mean_embedding.count_share,
+        )
         metrics = {
             "num_examples": float(len(self.data)),
             "epsilon": ledger.epsilon(),

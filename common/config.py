@@ -151,6 +151,11 @@ class MeanEmbeddingConfig:
     gradient: a kernel with gradient 1 sees only the image's finite differences between
         neighbouring pixels (its edges and texture; 0: not); one value for all kernels, or a
         list with one per bandwidth. The kernel's pooling must be 1 and its detail 0.
+    count_share: the share b^2 of each record's unit norm, and so of the release's
+        sensitivity, that goes to the per-group counts (the rest to the feature sums); null:
+        the split that minimises the mean embeddings' squared error, 1 / (sqrt(dim) + 1). A
+        count's error scales its group's whole mean embedding, which a generator can follow
+        (by making its samples more or less alike), so a short fit does better with more.
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
     """
 
@@ -159,6 +164,7 @@ class MeanEmbeddingConfig:
     pooling: int | tuple[int, ...] = 1
     detail: int | tuple[int, ...] = 0
     gradient: int | tuple[int, ...] = 0
+    count_share: float | None = None
     generator_steps: int = 600
     batch_per_class: int = 200
     generator_lr: float = 1e-3
@@ -167,6 +173,11 @@ class MeanEmbeddingConfig:
         for key in ("frequencies", "generator_steps", "batch_per_class"):
             _require(getattr(self, key) >= 1, key, "must be >= 1")
         _require(self.generator_lr > 0, "generator_lr", "must be > 0")
+        _require(
+            self.count_share is None or 0 < self.count_share < 1,
+            "count_share",
+            "must be between 0 and 1 (exclusive), or null for the least-squares split",
+        )
         _require(
             len(self.bandwidths) >= 1 and all(b > 0 for b in self.bandwidths),
             "bandwidth",

@@ -101,13 +101,15 @@ def _difference_transpose(weights: torch.Tensor, resolution: int) -> torch.Tenso
     return pixels.reshape(resolution**2, count)
 
 
-def release_weights(dim: int) -> tuple[float, float]:
-    """(a, b), a^2 + b^2 = 1: a site releases each image's [a phi (x) g, b g], so the Gaussian
-    mechanism's noise costs the feature sums 1/a^2 and the counts 1/b^2 in variance. A group's
-    mean m = sums / count then has squared error about (sigma / n)^2 (dim / a^2 + |m|^2 / b^2),
-    smallest at a^2 / b^2 = sqrt(dim) / |m|; with |m| at its bound 1 (phi has norm 1), that is
-    b^2 = 1 / (sqrt(dim) + 1). Equal weights, as in DP-MERF, cost about twice the error."""
-    count_share = 1.0 / (math.sqrt(dim) + 1.0)
+def release_weights(dim: int, count_share: float | None = None) -> tuple[float, float]:
+    """(a, b), a^2 + b^2 = 1, b^2 = count_share: a site releases each image's [a phi (x) g, b g],
+    so the Gaussian mechanism's noise costs the feature sums 1/a^2 and the counts 1/b^2 in
+    variance. A group's mean m = sums / count then has squared error about
+    (sigma / n)^2 (dim / a^2 + |m|^2 / b^2), smallest at a^2 / b^2 = sqrt(dim) / |m|; with |m|
+    at its bound 1 (phi has norm 1), that is b^2 = 1 / (sqrt(dim) + 1), the default. Equal
+    weights, as in DP-MERF, cost about twice that error."""
+    if count_share is None:
+        count_share = 1.0 / (math.sqrt(dim) + 1.0)
     return math.sqrt(1.0 - count_share), math.sqrt(count_share)
 
 

@@ -9,7 +9,6 @@ from common.data import ImageSet
 from common.mean_embedding import RandomFourierFeatures, release_weights
 
 FEATURES = RandomFourierFeatures(resolution=8, frequencies=200, bandwidths=(0.5,), seed=0)
-FEATURE_WEIGHT, COUNT_WEIGHT = release_weights(FEATURES.dim)  # 400 dims: b^2 = 1 / 21
 
 
 def image_set(n: int, seed: int = 0, patient_ids=None) -> ImageSet:
@@ -36,28 +35,31 @@ def test_a_patient_with_many_images_contributes_at_most_norm_one():
     assert (contributions.norm(dim=1) <= 1 + 1e-5).all()
 
 
-def test_removing_one_unit_moves_the_noiseless_sums_by_at_most_one():
+@pytest.mark.parametrize("count_share", [None, 0.5, 0.9])
+def test_removing_one_unit_moves_the_noiseless_sums_by_at_most_one(count_share):
     data = image_set(30)
     keys = np.arange(30).astype(str)
     rest = np.arange(1, 30)
 
-    full = noisy_class_sums(data, keys, FEATURES, noise_multiplier=0.0)
-    without = noisy_class_sums(data.subset(rest), keys[rest], FEATURES, noise_multiplier=0.0)
+    full = noisy_class_sums(data, keys, FEATURES, 0.0, count_share)
+    without = noisy_class_sums(data.subset(rest), keys[rest], FEATURES, 0.0, count_share)
 
     # The mechanism's input is the weighted sums; the release divides the weights out again.
+    feature_weight, count_weight = release_weights(FEATURES.dim, count_share)
     moved = torch.cat(
         [
-            FEATURE_WEIGHT * (full["feature_sums"] - without["feature_sums"]).flatten(),
-            COUNT_WEIGHT * (full["counts"] - without["counts"]),
+            feature_weight * (full["feature_sums"] - without["feature_sums"]).flatten(),
+            count_weight * (full["counts"] - without["counts"]),
         ]
     )
     assert float(moved.norm()) <= 1 + 1e-5
 
 
-def test_a_noiseless_release_holds_the_exact_sums_and_counts():
+@pytest.mark.parametrize("count_share", [None, 0.5])
+def test_a_noiseless_release_holds_the_exact_sums_and_counts(count_share):
     data = image_set(30)
 
-    release = noisy_class_sums(data, np.arange(30).astype(str), FEATURES, noise_multiplier=0.0)
+    release = noisy_class_sums(data, np.arange(30).astype(str), FEATURES, 0.0, count_share)
 
     images = torch.from_numpy(data.images).float() / 127.5 - 1.0
     phi = FEATURES(images)
@@ -89,6 +91,10 @@ def test_the_weights_split_the_sensitivity_to_minimise_the_mean_embeddings_error
     # Error of a mean of norm 1 per (sigma / n)^2: dim / a^2 + 1 / b^2, against 2 (dim + 1)
     # for DP-MERF's equal weights.
     assert 400 / feature_weight**2 + 1 / count_weight**2 == pytest.approx(441.0)
+
+
+def test_a_count_share_of_one_half_gives_dp_merf_equal_weights():
+    assert release_weights(400, 0.5) == pytest.approx((2**-0.5, 2**-0.5))
 
 
 def test_multi_label_images_without_findings_fill_their_own_group():

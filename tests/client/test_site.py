@@ -4,12 +4,14 @@ import numpy as np
 import pytest
 import torch
 
+from client.mean_embedding import noisy_class_sums
 from client.site import RoundRefused, Site, SitePolicy
 from client.site_config import site_from_context
 from common.config import Config, SiteBudget, config_from_dict, config_to_dict
 from common.data import ImageSet
 from common.data.federation import clear_memory_cache
 from common.errors import UserError
+from common.mean_embedding import features_for
 from common.models import build_models
 from common.privacy.accounting import epsilon_spent
 from common.privacy.ledger import PrivacyLedger
@@ -239,6 +241,20 @@ def test_a_release_is_recorded_before_and_reports_the_accountants_epsilon(tmp_pa
     assert result.generator == {} and result.discriminator is None
     assert set(result.release) == {"feature_sums", "counts"}
     assert result.release["feature_sums"].shape == (2, 32)
+
+
+def test_a_release_splits_its_noise_by_the_configured_count_share(tmp_path):
+    site = make_site(tmp_path, epsilon=1.0)
+    config = config_from_dict(config_to_dict(RELEASE_CONFIG), ["mean_embedding.count_share=0.99"])
+    exact = noisy_class_sums(site.data, site.unit_keys(), features_for(config), 0.0, 0.99)
+
+    result = site.run_round(config, request(1, 1, 1), RELEASE_GENERATOR, None, torch.device("cpu"))
+
+    # sigma / a on the feature sums: a^2 = 0.01, so 10 sigma (the default share, 1 / (sqrt(32)
+    # + 1), would give 1.08 sigma); 64 coordinates.
+    noise = result.release["feature_sums"] - exact["feature_sums"]
+    sigma = result.metrics["noise_multiplier"]
+    assert float(noise.std()) / sigma == pytest.approx(10.0, rel=0.3)
 
 
 def test_a_repeated_release_request_is_answered_from_the_kept_reply_at_no_cost(tmp_path):
