@@ -155,7 +155,8 @@ class MeanEmbeddingConfig:
         sensitivity, that goes to the per-group counts (the rest to the feature sums); null:
         the split that minimises the mean embeddings' squared error, 1 / (sqrt(dim) + 1). A
         count's error scales its group's whole mean embedding, which a generator can follow
-        (by making its samples more or less alike), so a short fit does better with more.
+        (by making its samples more or less alike), so a short fit may do better with more.
+        Any share keeps the sensitivity at 1, so the noise and epsilon do not depend on it.
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
     """
 
