@@ -20,7 +20,7 @@ from common.data.splits import PARTITION_SCHEMES
 from common.errors import UserError
 
 RESOLUTIONS = (28, 32, 64, 128)
-UPSAMPLING = ("transposed", "nearest")  # the generator's 2x upsampling layers
+UPSAMPLING = ("transposed", "nearest", "bilinear")  # the generator's 2x upsampling layers
 PRIVACY_UNITS = ("image", "patient")
 ACCOUNTANTS = ("rdp", "prv", "gdp")
 # What a site releases: DP-SGD discriminator rounds, or one noised mean embedding.
@@ -79,7 +79,7 @@ class ModelConfig:
     # Fake conditions may not depend on private labels: multi-label conditions are drawn
     # with each finding present independently at this public rate.
     multilabel_prior: float = 0.3
-    generator_upsampling: str = "transposed"  # or nearest (+ 3x3 conv): no checkerboard
+    generator_upsampling: str = "transposed"  # or nearest/bilinear (+ 3x3 conv): no checkerboard
 
     def __post_init__(self) -> None:
         for key in ("latent_dim", "generator_width", "discriminator_width"):

@@ -30,12 +30,14 @@ class PixelNorm(nn.Module):
 
 
 def _upsample(kind: str, c_in: int, c_out: int) -> list[nn.Module]:
-    """2x upsampling. Transposed 4x4 stride-2 convolutions are cheaper; nearest-neighbour
-    upsampling + 3x3 convolution cannot leave checkerboard patterns (Odena et al. 2016)."""
+    """2x upsampling. Transposed 4x4 stride-2 convolutions are cheaper; nearest-neighbour or
+    bilinear upsampling + 3x3 convolution cannot leave checkerboard patterns (Odena et al.
+    2016), and bilinear cannot leave blocks either: a smoothness prior where the training
+    signal says little about the fine detail."""
     if kind == "transposed":
         return [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)]
-    if kind == "nearest":
-        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1)]
+    if kind in ("nearest", "bilinear"):
+        return [nn.Upsample(scale_factor=2, mode=kind), nn.Conv2d(c_in, c_out, 3, padding=1)]
     raise ValueError(f"unknown upsampling {kind!r}; choose one of {', '.join(UPSAMPLING)}")
 
 

@@ -63,7 +63,7 @@ def test_infinite_epsilon_means_non_private():
         ({"data": {"source": "medmnist"}}, [], ["data.medmnist.path"]),
         ({}, ["privacy.sites=[{target_epsilon: 1}]"], ["privacy.sites", "num_sites"]),
         ({}, ["federation.min_sites=5"], ["federation.min_sites"]),
-        ({}, ["model.generator_upsampling=bilinear"], ["generator_upsampling", "nearest"]),
+        ({}, ["model.generator_upsampling=bicubic"], ["generator_upsampling", "bilinear"]),
         ({}, ["training.generator_step_threshold=1.5"], ["generator_step_threshold"]),
         ({}, ["mean_embedding.bandwidth=[0.25, 0]"], ["mean_embedding.bandwidth", "> 0"]),
         ({}, ["mean_embedding.bandwidth=[]"], ["mean_embedding.bandwidth", "non-empty"]),

@@ -56,7 +56,7 @@ def test_a_batchnorm_discriminator_would_fail_the_same_check():
     assert ModuleValidator.validate(mixing, strict=False) != []
 
 
-@pytest.mark.parametrize("upsampling", ["transposed", "nearest"])
+@pytest.mark.parametrize("upsampling", ["transposed", "nearest", "bilinear"])
 def test_generator_is_conditional(upsampling):
     torch.manual_seed(0)
     generator = Generator(
