@@ -80,9 +80,12 @@ class ModelConfig:
     # with each finding present independently at this public rate.
     multilabel_prior: float = 0.3
     generator_upsampling: str = "transposed"  # or nearest/bilinear (+ 3x3 conv): no checkerboard
+    # > 1: an equal mixture of that many generators, each fitted on its own to the released
+    # mean embeddings (training.method: mean_embedding only).
+    generator_components: int = 1
 
     def __post_init__(self) -> None:
-        for key in ("latent_dim", "generator_width", "discriminator_width"):
+        for key in ("latent_dim", "generator_width", "discriminator_width", "generator_components"):
             _require(getattr(self, key) >= 1, key, "must be >= 1")
         _require(0 < self.multilabel_prior < 1, "multilabel_prior", "must be in (0, 1)")
         _require(
@@ -375,6 +378,12 @@ class Config:
                     f"mean_embedding.{key}",
                     f"{factor} does not divide data.resolution={resolution}; use a divisor of it",
                 )
+        _require(
+            self.model.generator_components == 1 or self.training.method == "mean_embedding",
+            "model.generator_components",
+            f"is {self.model.generator_components}, but only training.method=mean_embedding "
+            "fits a mixture of generators; set it to 1 for the DP-GAN",
+        )
         if self.privacy.sites:
             _require(
                 len(self.privacy.sites) == self.federation.num_sites,

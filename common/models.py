@@ -72,6 +72,40 @@ class Generator(nn.Module):
         return self.body(h.view(-1, self.channels0, self.base, self.base))
 
 
+class GeneratorMixture(nn.Module):
+    """An equal mixture of K generators with the Generator interface, for the mean-embedding
+    fit: each component is fitted on its own to the same targets, so their errors differ and
+    the mixture's mean embedding, the average of theirs, is closer to the target than the
+    average component is (convexity of the squared distance), and its variety is theirs
+    together.
+
+    The first latent coordinate picks the component: u = Phi(z_0) is uniform, the component
+    is floor(u K), and z_0 becomes Phi^-1 of u's place within that component's share, so each
+    component again sees z ~ N(0, I), and an image stays a function of (z, condition)."""
+
+    def __init__(self, components: list[Generator], resolution: int) -> None:
+        super().__init__()
+        self.components = nn.ModuleList(components)
+        self.latent_dim = components[0].latent_dim
+        self.resolution = resolution
+
+    def assign(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(component index per row, the latents each component sees)."""
+        scaled = torch.special.ndtr(z[:, 0]) * len(self.components)
+        index = scaled.floor().clamp(max=len(self.components) - 1)
+        inner = torch.special.ndtri((scaled - index).clamp(1e-7, 1 - 1e-7))
+        return index.long(), torch.cat([inner[:, None], z[:, 1:]], dim=1)
+
+    def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        index, z = self.assign(z)
+        images = z.new_zeros(len(z), 1, self.resolution, self.resolution)
+        for k, component in enumerate(self.components):
+            rows = (index == k).nonzero().squeeze(1)
+            if len(rows):
+                images = images.index_put((rows,), component(z[rows], condition[rows]))
+        return images
+
+
 class Discriminator(nn.Module):
     """Projection discriminator (Miyato & Koyama 2018): logit = psi(h) + <embed(c), h>.
 
@@ -97,19 +131,25 @@ class Discriminator(nn.Module):
         return self.score(h).squeeze(1) + (self.embed(condition) * h).sum(dim=1)
 
 
-def build_generator(num_classes: int, resolution: int, model: ModelConfig) -> Generator:
-    return Generator(
-        num_classes,
-        model.latent_dim,
-        model.generator_width,
-        resolution,
-        model.generator_upsampling,
-    )
+def build_generator(
+    num_classes: int, resolution: int, model: ModelConfig
+) -> Generator | GeneratorMixture:
+    components = [
+        Generator(
+            num_classes,
+            model.latent_dim,
+            model.generator_width,
+            resolution,
+            model.generator_upsampling,
+        )
+        for _ in range(model.generator_components)
+    ]
+    return components[0] if len(components) == 1 else GeneratorMixture(components, resolution)
 
 
 def build_models(
     num_classes: int, resolution: int, model: ModelConfig
-) -> tuple[Generator, Discriminator]:
+) -> tuple[Generator | GeneratorMixture, Discriminator]:
     """The generator and discriminator a config's `model` section describes: the one place
     that maps config keys to architectures, so server, sites and run folders agree."""
     return (

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from common.config import Config
 from common.mean_embedding import features_for, groups
-from common.models import build_generator
+from common.models import Generator, build_generator
 
 StateDict = dict[str, torch.Tensor]
 
@@ -38,48 +38,83 @@ def fit_generator(
 ) -> tuple[StateDict, float]:
     """(fitted generator weights, final loss): minimise, over generated batches,
     sum over groups of |mean phi(generated images of the group) - released group mean|^2
-    (groups: classes, or findings and "no finding"; see common.mean_embedding.groups)."""
+    (groups: classes, or findings and "no finding"; see common.mean_embedding.groups).
+    A mixture's components are fitted one after the other, each from its own start and with
+    its own latent draws (seed + k); the loss is their mean."""
     settings = config.mean_embedding
     features = features_for(config)
     targets, counts = class_means(releases)
     present = counts >= 1.0
     generator = build_generator(num_classes, config.data.resolution, config.model)
     generator.load_state_dict(generator_state)
-    generator.train()
-    optimizer = torch.optim.Adam(
-        generator.parameters(), lr=settings.generator_lr, betas=(0.5, 0.999)
-    )
-    rng = torch.Generator().manual_seed(config.seed)
-    loss_value = float("nan")
+    components = getattr(generator, "components", [generator])
     # The sites are idle while the server fits: use every core, whatever OMP_NUM_THREADS
     # the simulation set for the site processes.
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     try:
         bar = tqdm(
-            range(settings.generator_steps),
+            total=settings.generator_steps * len(components),
             desc="fitting the generator to the sites' mean embeddings",
             unit="step",
             disable=not show_progress,
         )
-        for _ in bar:
-            conditions = _conditions(
+        losses = [
+            _fit_component(
+                component,
+                features,
+                targets,
+                present,
+                config,
                 num_classes,
                 multi_label,
-                settings.batch_per_class,
-                config.model.multilabel_prior,
-                rng,
+                torch.Generator().manual_seed(config.seed + k),
+                bar,
             )
-            z = torch.randn(len(conditions), generator.latent_dim, generator=rng)
-            phi = features(generator(z, conditions))
-            membership = groups(conditions, multi_label)
-            generated = (membership.T @ phi) / membership.sum(dim=0).clamp(min=1.0)[:, None]
-            loss = (generated - targets)[present].pow(2).sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_value = float(loss.detach())
-            bar.set_postfix(loss=f"{loss_value:.4f}")
+            for k, component in enumerate(components)
+        ]
+        bar.close()
     finally:
         torch.set_num_threads(threads)
-    return {k: v.detach().clone() for k, v in generator.state_dict().items()}, loss_value
+    state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
+    return state, sum(losses) / len(losses)
+
+
+def _fit_component(
+    generator: Generator,
+    features,
+    targets: torch.Tensor,
+    present: torch.Tensor,
+    config: Config,
+    num_classes: int,
+    multi_label: bool,
+    rng: torch.Generator,
+    bar: tqdm,
+) -> float:
+    """Fit one generator in place; returns its last loss."""
+    settings = config.mean_embedding
+    generator.train()
+    optimizer = torch.optim.Adam(
+        generator.parameters(), lr=settings.generator_lr, betas=(0.5, 0.999)
+    )
+    loss_value = float("nan")
+    for _ in range(settings.generator_steps):
+        conditions = _conditions(
+            num_classes,
+            multi_label,
+            settings.batch_per_class,
+            config.model.multilabel_prior,
+            rng,
+        )
+        z = torch.randn(len(conditions), generator.latent_dim, generator=rng)
+        phi = features(generator(z, conditions))
+        membership = groups(conditions, multi_label)
+        generated = (membership.T @ phi) / membership.sum(dim=0).clamp(min=1.0)[:, None]
+        loss = (generated - targets)[present].pow(2).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_value = float(loss.detach())
+        bar.update()
+        bar.set_postfix(loss=f"{loss_value:.4f}")
+    return loss_value

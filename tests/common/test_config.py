@@ -65,6 +65,12 @@ def test_infinite_epsilon_means_non_private():
         ({}, ["federation.min_sites=5"], ["federation.min_sites"]),
         ({}, ["model.generator_upsampling=bicubic"], ["generator_upsampling", "bilinear"]),
         ({}, ["training.generator_step_threshold=1.5"], ["generator_step_threshold"]),
+        ({}, ["model.generator_components=0"], ["model.generator_components", ">= 1"]),
+        (
+            {},
+            ["model.generator_components=3"],
+            ["model.generator_components", "training.method=mean_embedding"],
+        ),
         ({}, ["mean_embedding.bandwidth=[0.25, 0]"], ["mean_embedding.bandwidth", "> 0"]),
         ({}, ["mean_embedding.bandwidth=[]"], ["mean_embedding.bandwidth", "non-empty"]),
         ({}, ["mean_embedding.bandwidth=wide"], ["mean_embedding.bandwidth", "float"]),

@@ -3,7 +3,7 @@ import torch
 from opacus.validators import ModuleValidator
 
 from common.config import ModelConfig
-from common.models import Discriminator, Generator, build_models
+from common.models import Discriminator, Generator, GeneratorMixture, build_models
 
 
 @pytest.mark.parametrize("resolution", [28, 32, 64, 128])
@@ -67,3 +67,33 @@ def test_generator_is_conditional(upsampling):
     assert not torch.allclose(
         generator(z, torch.tensor([[1.0, 0]])), generator(z, torch.tensor([[0, 1.0]]))
     )
+
+
+def test_a_mixture_gives_every_component_its_share_and_standard_normal_latents():
+    components = [Generator(2, 8, 8, 28, "bilinear") for _ in range(3)]
+    mixture = GeneratorMixture(components, 28)
+    z = torch.randn(30000, 8, generator=torch.Generator().manual_seed(0))
+
+    index, seen = mixture.assign(z)
+
+    shares = torch.bincount(index, minlength=3) / len(z)
+    assert torch.allclose(shares, torch.full((3,), 1 / 3), atol=0.01)
+    for k in range(3):
+        first = seen[index == k, 0]
+        assert abs(first.mean()) < 0.03 and abs(first.std() - 1) < 0.03
+    assert torch.equal(seen[:, 1:], z[:, 1:])
+
+
+def test_a_mixtures_image_is_its_components_image_of_the_same_latent():
+    torch.manual_seed(0)
+    mixture = GeneratorMixture([Generator(2, 8, 8, 28, "bilinear") for _ in range(2)], 28)
+    z, condition = torch.randn(40, 8), torch.eye(2)[torch.arange(40) % 2]
+
+    images = mixture(z, condition)
+
+    index, seen = mixture.assign(z)
+    for k, component in enumerate(mixture.components):
+        rows = index == k
+        assert rows.any()
+        assert torch.allclose(images[rows], component(seen[rows], condition[rows]))
+    assert torch.allclose(images[:5], mixture(z[:5], condition[:5]), atol=1e-5)  # no batch

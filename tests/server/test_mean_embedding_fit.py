@@ -115,3 +115,24 @@ def test_multi_label_fit_also_matches_the_no_finding_group():
     with torch.no_grad():
         images = generator(torch.randn(20, 8), torch.tensor([[1.0]] * 10 + [[0.0]] * 10))
     assert images[:10].mean() > 0.6 and images[10:].mean() < -0.6
+
+
+def test_each_component_of_a_mixture_is_fitted_from_its_own_start():
+    config = config_from_dict(
+        {}, [*MATCHABLE, "mean_embedding.generator_steps=150", "model.generator_components=2"]
+    )
+    torch.manual_seed(0)
+    start = build_generator(2, 28, config.model).state_dict()
+    release = bright_and_dark_release(config)
+
+    state, _ = fit_generator(config, 2, False, start, [release], show_progress=False)
+
+    mixture = build_generator(2, 28, config.model)
+    mixture.load_state_dict(state)
+    z, condition = torch.randn(20, 8), torch.eye(2).repeat_interleave(10, dim=0)
+    with torch.no_grad():
+        for component in mixture.components:
+            images = component(z, condition)
+            assert images[:10].mean() > 0.6 and images[10:].mean() < -0.6
+        first, second = (component(z, condition) for component in mixture.components)
+    assert not torch.allclose(first, second, atol=1e-3)
