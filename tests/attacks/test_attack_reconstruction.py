@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from attacks.reconstruction import reconstruction_distances
-from common.models import Generator
+from common.models import Generator, GeneratorMixture
 from server.outputs import generate
 
 
@@ -18,3 +18,18 @@ def test_latent_search_reconstructs_the_generators_own_images_better_than_others
     other_distance = reconstruction_distances(generator, others, labels, steps=60, seed=0)
 
     assert own_distance.max() < other_distance.min()
+
+
+def test_a_mixture_is_searched_component_by_component():
+    torch.manual_seed(0)
+    components = [Generator(2, 16, 16, 32).eval() for _ in range(2)]
+    condition = np.array([0.0, 1.0], dtype=np.float32)
+    from_second = generate(components[1], condition, count=8, seed=1)
+    labels = np.repeat(condition[None], 8, axis=0)
+
+    mixture_distance = reconstruction_distances(
+        GeneratorMixture(components, 32), from_second, labels, steps=60, seed=0
+    )
+    first_distance = reconstruction_distances(components[0], from_second, labels, 60, seed=0)
+
+    assert mixture_distance.max() < first_distance.min()
