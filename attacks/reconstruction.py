@@ -16,7 +16,7 @@ from attacks.context import AttackContext
 from attacks.embedding import to_tensor
 from attacks.neighbours import nearest, pixels
 from attacks.registry import GENERATOR_ACCESS, AttackResult, register
-from common.models import Generator, GeneratorMixture
+from common.models import AnyGenerator, Generator, components_of
 from common.run_data import load_run_generator
 
 RESTARTS = 3
@@ -26,23 +26,21 @@ LEARNING_RATE = 0.05
 
 
 def reconstruction_distances(
-    generator: Generator | GeneratorMixture,
-    images: np.ndarray,
-    labels: np.ndarray,
-    steps: int,
-    seed: int,
+    generator: AnyGenerator, images: np.ndarray, labels: np.ndarray, steps: int, seed: int
 ) -> np.ndarray:
     """Per image: the best L2 (pixels in [0, 1]) between it and G(z, its label) over z; for a
     mixture, the best over its components, each searched on its own (the choice of component
     has no gradient, so one search over the mixture's latents would stay in one component)."""
-    if isinstance(generator, GeneratorMixture):
-        return np.min(
-            [
-                reconstruction_distances(component, images, labels, steps, seed)
-                for component in generator.components
-            ],
-            axis=0,
-        )
+    distances = [
+        _component_distances(component, images, labels, steps, seed)
+        for component in components_of(generator)
+    ]
+    return np.min(distances, axis=0)
+
+
+def _component_distances(
+    generator: Generator, images: np.ndarray, labels: np.ndarray, steps: int, seed: int
+) -> np.ndarray:
     for parameter in generator.parameters():
         parameter.requires_grad_(False)
     rng = torch.Generator().manual_seed(seed)

@@ -106,6 +106,15 @@ class GeneratorMixture(nn.Module):
         return images
 
 
+# What build_generator returns: one generator, or a mixture of them.
+AnyGenerator = Generator | GeneratorMixture
+
+
+def components_of(generator: AnyGenerator) -> list[Generator]:
+    """The generators a mixture is made of; a single generator is its own only component."""
+    return list(generator.components) if isinstance(generator, GeneratorMixture) else [generator]
+
+
 class Discriminator(nn.Module):
     """Projection discriminator (Miyato & Koyama 2018): logit = psi(h) + <embed(c), h>.
 
@@ -131,9 +140,7 @@ class Discriminator(nn.Module):
         return self.score(h).squeeze(1) + (self.embed(condition) * h).sum(dim=1)
 
 
-def build_generator(
-    num_classes: int, resolution: int, model: ModelConfig
-) -> Generator | GeneratorMixture:
+def build_generator(num_classes: int, resolution: int, model: ModelConfig) -> AnyGenerator:
     components = [
         Generator(
             num_classes,
@@ -149,7 +156,7 @@ def build_generator(
 
 def build_models(
     num_classes: int, resolution: int, model: ModelConfig
-) -> tuple[Generator | GeneratorMixture, Discriminator]:
+) -> tuple[AnyGenerator, Discriminator]:
     """The generator and discriminator a config's `model` section describes: the one place
     that maps config keys to architectures, so server, sites and run folders agree."""
     return (

@@ -15,7 +15,7 @@ from common.config import Config, ModelConfig, build_dataclass, load_config
 from common.data import ImageSet
 from common.data.federation import load_dataset
 from common.errors import UserError
-from common.models import Generator, GeneratorMixture, build_generator
+from common.models import AnyGenerator, build_generator
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir, config, data.subset(members), data.subset(holdout), synthetic)
 
 
-def load_run_generator(run_dir: Path) -> tuple[Generator | GeneratorMixture, tuple[str, ...], bool]:
+def load_run_generator(run_dir: Path) -> tuple[AnyGenerator, tuple[str, ...], bool]:
     """(generator in eval mode, class names, multi-label?) from the run's `generator.pt`."""
     saved = torch.load(
         _require(Path(run_dir) / "generator.pt", "the run's final generator"),

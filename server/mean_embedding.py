@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from common.config import Config
 from common.mean_embedding import RandomFourierFeatures, features_for, groups
-from common.models import Generator, GeneratorMixture, build_generator
+from common.models import Generator, build_generator, components_of
 
 StateDict = dict[str, torch.Tensor]
 
@@ -47,7 +47,7 @@ def fit_generator(
     present = counts >= 1.0
     generator = build_generator(num_classes, config.data.resolution, config.model)
     generator.load_state_dict(generator_state)
-    components = generator.components if isinstance(generator, GeneratorMixture) else [generator]
+    components = components_of(generator)
     # The sites are idle while the server fits: use every core, whatever OMP_NUM_THREADS
     # the simulation set for the site processes.
     threads = torch.get_num_threads()

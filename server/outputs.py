@@ -21,7 +21,7 @@ from PIL import Image  # noqa: E402
 
 from common import atomic  # noqa: E402
 from common.config import Config  # noqa: E402
-from common.models import Generator, GeneratorMixture, build_generator  # noqa: E402
+from common.models import AnyGenerator, build_generator  # noqa: E402
 
 NO_FINDING = "no finding"
 
@@ -37,7 +37,7 @@ def class_conditions(
     return rows
 
 
-def load_generator(config: Config, num_classes: int, state: dict) -> Generator | GeneratorMixture:
+def load_generator(config: Config, num_classes: int, state: dict) -> AnyGenerator:
     generator = build_generator(num_classes, config.data.resolution, config.model)
     generator.load_state_dict(state)
     return generator.eval()
@@ -45,7 +45,7 @@ def load_generator(config: Config, num_classes: int, state: dict) -> Generator |
 
 @torch.no_grad()
 def generate(
-    generator: Generator | GeneratorMixture,
+    generator: AnyGenerator,
     condition: np.ndarray,
     count: int,
     seed: int,
