@@ -94,7 +94,11 @@ def one_site_trainer(run, config, epsilon: float, steps: int, seed: int):
     site = run.members.subset(np.sort(site_rows[: len(run.members) // config.federation.num_sites]))
     rate = config.training.batch_size / len(site)
     sigma = calibrate_noise_multiplier(
-        epsilon, config.privacy.delta, rate, steps, config.privacy.accountant
+        target_epsilon=epsilon,
+        delta=config.privacy.delta,
+        sample_rate=rate,
+        steps=steps,
+        accountant=config.privacy.accountant,
     )
     trainer = DPGANTrainer(
         site,

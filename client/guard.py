@@ -1,8 +1,9 @@
 """Checks on a raw request message before the site decodes or trusts any of it."""
 
-from flwr.app import ArrayRecord, ConfigRecord, Message
+from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 
 from client.site import RoundRefused
+from common.protocol import SiteError
 
 REQUEST_FIELDS = {
     "round": int,
@@ -14,9 +15,9 @@ REQUEST_FIELDS = {
 }
 
 
-def payload_bytes(message: Message) -> int:
+def payload_bytes(content: RecordDict) -> int:
     total = 0
-    for record in message.content.values():
+    for record in content.values():
         if isinstance(record, ArrayRecord):
             total += sum(len(array.data) for array in record.values())
         elif isinstance(record, ConfigRecord):
@@ -24,31 +25,40 @@ def payload_bytes(message: Message) -> int:
     return total
 
 
-def check_request_message(message: Message, site: str, limit_bytes: float) -> None:
+def check_request_content(content: RecordDict, site: str, limit_bytes: float) -> None:
     """Refuse an oversized request or one whose records are not exactly the protocol's."""
     refuse = f"site {site} refuses the request"
-    size = payload_bytes(message)
+    size = payload_bytes(content)
     if size > limit_bytes:
         raise RoundRefused(
+            SiteError.MALFORMED_REQUEST,
             f"{refuse}: its payload is {size / 2**20:.1f} MB, above the site's limit of "
-            f"{limit_bytes / 2**20:.1f} MB (max_request_mb in site.yaml)"
+            f"{limit_bytes / 2**20:.1f} MB (max_request_mb in site.yaml)",
         )
-    content = message.content
     expected = {"generator": ArrayRecord, "request": ConfigRecord}
     optional = {"discriminator": ArrayRecord}
     for name in content:
         kind = expected.get(name) or optional.get(name)
         if kind is None or not isinstance(content[name], kind):
-            raise RoundRefused(f"{refuse}: malformed request (unexpected record {name!r})")
+            raise RoundRefused(
+                SiteError.MALFORMED_REQUEST,
+                f"{refuse}: malformed request (unexpected record {name!r})",
+            )
     for name in expected:
         if name not in content:
-            raise RoundRefused(f"{refuse}: malformed request (no {name!r} record)")
+            raise RoundRefused(
+                SiteError.MALFORMED_REQUEST, f"{refuse}: malformed request (no {name!r} record)"
+            )
     fields = content["request"]
     for key, kind in REQUEST_FIELDS.items():
         if key not in fields or not isinstance(fields[key], kind):
             raise RoundRefused(
-                f"{refuse}: malformed request (field {key!r} missing or not {kind.__name__})"
+                SiteError.MALFORMED_REQUEST,
+                f"{refuse}: malformed request (field {key!r} missing or not {kind.__name__})",
             )
     unknown = sorted(set(fields) - set(REQUEST_FIELDS))
     if unknown:
-        raise RoundRefused(f"{refuse}: malformed request (unknown field {unknown[0]!r})")
+        raise RoundRefused(
+            SiteError.MALFORMED_REQUEST,
+            f"{refuse}: malformed request (unknown field {unknown[0]!r})",
+        )

@@ -3,8 +3,10 @@
 Simulation: the site is partition `partition-id` of the configured dataset, planned the same
 way in every process; its state lives in the run folder. Deployment: the SuperNode's settings
 (`site.yaml` via `--node-config site-config=...`, or individual node config keys) name the
-site's own data, budget and state directory, and win over the server's config. Its privacy
-ledger is keyed by the dataset, so a new run or a restarted SuperNode continues it.
+site's own data, how to read it, its privacy settings and its state directory; the server's
+config supplies only the federation's model, resolution and training schedule. The privacy
+ledger lives in the site's state directory, keyed by the dataset, so a new run or a restarted
+SuperNode continues it.
 """
 
 import hashlib
@@ -12,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from client.site import Site, SitePolicy
+from client.site import RoundRefused, Site, SitePolicy
 from client.site_settings import SiteSettings, load_site_settings, site_data_section
 from common.config import Config, ConfigValueError, SiteBudget, config_from_dict, config_to_dict
 from common.data.federation import declared_class_names, load_dataset, plan_federation
 from common.data.splits import split_holdout
 from common.errors import UserError
+from common.protocol import SiteError
 
 
 def simulated_site(config: Config, partition_id: int, run_dir: Path) -> Site:
@@ -38,25 +41,31 @@ def simulated_site(config: Config, partition_id: int, run_dir: Path) -> Site:
     )
 
 
-def _budget(settings: SiteSettings, config: Config) -> SiteBudget:
-    """The site's own budget; what it leaves out comes from the federation's config."""
-    own, federation = settings.privacy, config.site_budget(0)
-    max_epsilon = own.max_epsilon or federation.max_epsilon
-    target = own.target_epsilon or federation.target_epsilon
-    if own.target_epsilon is None and max_epsilon is not None:
-        target = min(target, max_epsilon)
+def _budget(settings: SiteSettings) -> SiteBudget:
+    own = settings.privacy
     try:
         return SiteBudget(
-            target_epsilon=target,
-            delta=own.delta or federation.delta,
-            max_epsilon=max_epsilon,
+            target_epsilon=own.target_epsilon, delta=own.delta, max_epsilon=own.max_epsilon
         )
     except ConfigValueError as error:
         raise UserError(f"site {settings.name}: privacy.{error.key} {error.message}") from None
 
 
+def _check_classes(settings: SiteSettings, config: Config, name: str) -> None:
+    """The site's declared classes against the federation's: settings against the request,
+    so whether it refuses does not depend on the data."""
+    federation = declared_class_names(config)
+    if federation and tuple(settings.class_names) != tuple(federation):
+        raise RoundRefused(
+            SiteError.REFUSED_POLICY,
+            f"site {name}: it declares classes {list(settings.class_names)} but the federation "
+            f"trains on {list(federation)}; the consortium must agree on one label list",
+        )
+
+
 def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir: str) -> Site:
     name = settings.name or f"node-{node_id}"
+    _check_classes(settings, config, name)
     data_path = Path(settings.data.path).expanduser()
     if not data_path.exists():
         raise UserError(
@@ -65,35 +74,30 @@ def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir:
         )
     raw = config_to_dict(config)
     raw["data"] = site_data_section(settings, raw["data"])
+    # Only the data is read under this config; the privacy settings are the site's own.
+    raw["privacy"] = {}
     site_config = config_from_dict(raw)
-    state_dir = Path(settings.state_dir or Path.home() / ".privsynth" / name).expanduser()
+    state_dir = Path(settings.state_dir).expanduser()
     # Each Deployment Engine message runs in a fresh process: decode the images once.
     data = load_dataset(site_config, cache_dir=state_dir / "cache")
     if len(data) == 0:
         raise UserError(f"site {name}: {data_path} holds no images; check data.path")
-    classes = declared_class_names(config)
-    if classes and tuple(data.class_names) != tuple(classes):
-        raise UserError(
-            f"site {name}: its data has classes {list(data.class_names)} but the federation "
-            f"trains on {list(classes)}; set data.options.class_names (or classes) in site.yaml"
-        )
     train, _ = split_holdout(
         data, config.data.holdout_fraction, config.data.holdout_split, config.seed
     )
-    unit = settings.privacy.unit or config.privacy.unit
+    unit = settings.privacy.unit
     if unit == "patient" and not data.has_patient_ids:
         raise UserError(
             f"site {name}: privacy unit is 'patient' but {data_path} has no patient IDs; "
             "set privacy.unit: image or add patient IDs"
         )
-    budget = _budget(settings, config)
     run_key = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
     return Site(
         policy=SitePolicy(
             name=name,
-            budget=budget,
+            budget=_budget(settings),
             unit=unit,
-            accountant=settings.privacy.accountant or config.privacy.accountant,
+            accountant=settings.privacy.accountant,
             share_discriminator=settings.outputs.discriminator,
             max_grad_norm=settings.privacy.max_grad_norm,
             min_noise_multiplier=settings.privacy.min_noise_multiplier,

@@ -1,8 +1,11 @@
 """A hospital's own settings (`site.yaml` and/or `--node-config` keys), parsed once.
 
-These are the site's rules, not the server's: where its data is, the most privacy it will
-ever spend on that data, its clip and minimum noise, and which outputs may leave. Values left
-out take the federation's (the server's config); a hospital should set at least its budget.
+These are the site's rules, not the server's: where its data is and how to read it (format,
+label column, classes, patient key), its privacy settings (target and maximum epsilon, delta,
+unit, accountant), its clip and minimum noise, and which outputs may leave. None of them is
+taken from the server's config: a server could otherwise read data out of error messages or
+turn patient-level DP into image-level DP. A site whose settings leave one out refuses every
+request and tells its operator which key to set.
 """
 
 import hashlib
@@ -13,8 +16,9 @@ from typing import Any
 
 import yaml
 
-from common.config import ACCOUNTANTS, PRIVACY_UNITS, ConfigValueError, build_dataclass
+from common.config import PRIVACY_UNITS, ConfigValueError, build_dataclass
 from common.errors import UserError
+from common.privacy.accounting import ACCOUNTANTS
 
 # --node-config key -> dotted site.yaml key.
 NODE_CONFIG_KEYS = {
@@ -26,12 +30,26 @@ NODE_CONFIG_KEYS = {
     "max-epsilon": "privacy.max_epsilon",
     "delta": "privacy.delta",
     "privacy-unit": "privacy.unit",
+    "accountant": "privacy.accountant",
     "max-grad-norm": "privacy.max_grad_norm",
     "min-noise-multiplier": "privacy.min_noise_multiplier",
     "share-discriminator": "outputs.discriminator",
 }
 SITE_CONFIG_KEY = "site-config"
 FILE_FORMATS = ("medmnist", "folder", "csv")
+# The option that lists a format's classes, in the order the federation's labels use.
+CLASS_OPTION = {"medmnist": "class_names", "folder": "class_names", "csv": "classes"}
+# The only data settings a deployed site takes from the server.
+FEDERATION_DATA_KEYS = ("resolution", "holdout_fraction", "holdout_split")
+# What a deployed site must set itself; target_epsilon .inf (no privacy) only if written.
+REQUIRED_KEYS = (
+    "state_dir",
+    "data.format",
+    "privacy.target_epsilon",
+    "privacy.delta",
+    "privacy.unit",
+    "privacy.accountant",
+)
 
 
 def _positive(value: float | None, key: str) -> None:
@@ -41,10 +59,10 @@ def _positive(value: float | None, key: str) -> None:
 
 @dataclass(frozen=True)
 class SiteData:
-    """path: the site's images (file or folder). format: its data source; empty = the
-    federation's. options: that source's options other than the path (e.g. a CSV's column
-    names); empty = the federation's. ledger_key: names the privacy ledger; by default derived
-    from the path, so moving the data needs ledger_key set to keep its history."""
+    """path: the site's images (file or folder). format: its data source. options: that
+    source's options other than the path (e.g. a CSV's column names, and its classes).
+    ledger_key: names the privacy ledger; by default derived from the path, so moving the
+    data needs ledger_key set to keep its history."""
 
     path: str
     format: str = ""
@@ -116,6 +134,11 @@ class SiteSettings:
         _positive(self.max_request_mb, "max_request_mb")
 
     @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes the site declares for its data, in the federation's order."""
+        return tuple((self.data.options or {}).get(CLASS_OPTION[self.data.format], ()))
+
+    @property
     def ledger_key(self) -> str:
         if self.data.ledger_key:
             return self.data.ledger_key
@@ -174,29 +197,39 @@ def load_site_settings(node_config: dict) -> SiteSettings:
             "--node-config 'data-path=\"/path/to/data\"'"
         )
     try:
-        return build_dataclass(SiteSettings, raw, "")
+        settings = build_dataclass(SiteSettings, raw, "")
     except UserError as error:
         raise UserError(f"{source}: {error}") from None
+    missing = [key for key in REQUIRED_KEYS if _lookup(raw, key) in (None, "")]
+    if settings.data.format and not settings.class_names:
+        missing.append(f"data.options.{CLASS_OPTION[settings.data.format]}")
+    if missing:
+        raise UserError(
+            f"{source}: this site's own settings must set {', '.join(missing)}; it takes none "
+            "of them from the server (see docs/deployment.md). Set them in site.yaml"
+        )
+    return settings
+
+
+def _lookup(raw: dict, dotted: str):
+    node = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
 
 
 def site_data_section(settings: SiteSettings, federation_data: dict) -> dict:
-    """The federation's `data` section with the site's own source, path and options.
+    """The federation's `data` section with the site's own source and options.
 
-    Resolution, holdout and label space stay the federation's: every site must produce images
-    and labels the shared generator can be trained on.
+    Resolution and holdout stay the federation's: every site must produce images the shared
+    generator can be trained on. How the data is read is the site's alone.
     """
-    section = dict(federation_data)
-    fed_source = section["source"]
-    source = settings.data.format or fed_source
-    if source not in FILE_FORMATS:
-        raise UserError(
-            f"site {settings.name or '?'}: the federation's data source is {fed_source!r}, which "
-            f"reads no site files; set data.format in site.yaml ({', '.join(FILE_FORMATS)})"
-        )
-    federation_options = section.pop(fed_source, None) or {}
-    options = dict(federation_options) if source == fed_source else {}
-    options.update(settings.data.options or {})
-    options["path"] = str(Path(settings.data.path).expanduser())
-    section["source"] = source
-    section[source] = options
+    section = {key: federation_data[key] for key in FEDERATION_DATA_KEYS}
+    section["source"] = settings.data.format
+    section[settings.data.format] = {
+        **(settings.data.options or {}),
+        "path": str(Path(settings.data.path).expanduser()),
+    }
     return section

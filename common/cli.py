@@ -20,7 +20,11 @@ def _default_run_dir(config: Config) -> Path:
 
 def _print_plan(config: Config) -> None:
     from common.data.federation import plan_federation
-    from common.privacy.accounting import calibrate_noise_multiplier, calibrate_release_noise
+    from common.privacy.accounting import (
+        SIZE_ESTIMATE,
+        calibrate_noise_multiplier,
+        calibrate_release_noise,
+    )
 
     plan = plan_federation(config)
     federation = config.federation
@@ -40,11 +44,20 @@ def _print_plan(config: Config) -> None:
         budget = config.site_budget(site)
         if releases:
             sigma = calibrate_release_noise(
-                [], budget.target_epsilon, budget.delta, config.privacy.accountant
+                history=[],
+                target_epsilon=budget.target_epsilon,
+                delta=budget.delta,
+                accountant=config.privacy.accountant,
             )
         else:
+            # The rate here is the exact one; a site divides by its noisy size estimate.
             sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
-                budget.target_epsilon, budget.delta, rate, steps, config.privacy.accountant
+                target_epsilon=budget.target_epsilon,
+                delta=budget.delta,
+                sample_rate=rate,
+                steps=steps,
+                accountant=config.privacy.accountant,
+                history=[SIZE_ESTIMATE],
             )
         eps = (
             "inf (non-private)"

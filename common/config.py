@@ -18,11 +18,11 @@ from common.data import SOURCES
 from common.data.sources import DicomOptions
 from common.data.splits import PARTITION_SCHEMES
 from common.errors import UserError
+from common.privacy.accounting import ACCOUNTANTS
 
 RESOLUTIONS = (28, 32, 64, 128)
 UPSAMPLING = ("transposed", "nearest", "bilinear")  # the generator's 2x upsampling layers
 PRIVACY_UNITS = ("image", "patient")
-ACCOUNTANTS = ("rdp", "prv", "gdp")
 # What a site releases: DP-SGD discriminator rounds, or one noised mean embedding.
 METHODS = ("dpgan", "mean_embedding")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -391,6 +391,13 @@ class Config:
                 f"lists {len(self.privacy.sites)} budgets for "
                 f"federation.num_sites={self.federation.num_sites}; give one per site or none",
             )
+        # A patient whose images sit at k simulated sites would get k times the epsilon.
+        _require(
+            self.privacy.unit != "patient" or self.federation.partition == "by-patient",
+            "privacy.unit",
+            f"is 'patient' but federation.partition is {self.federation.partition!r}, which can "
+            "split one patient's images across sites; set federation.partition: by-patient",
+        )
         if self.privacy.unit == "patient":
             spec = SOURCES.get(self.data.source)
             _require(

@@ -5,21 +5,48 @@ Server -> site (message type `train`): ArrayRecord "generator", optionally Array
 share_discriminator, config = the resolved YAML, run_dir).
 Site -> server: ArrayRecord "generator", optionally "discriminator", MetricRecord "metrics",
 ConfigRecord "site" (name); for the mean_embedding method an ArrayRecord "release" (noised
-per-class feature sums and counts) and an empty generator. A refusal is an error reply whose
-reason says why.
+per-class feature sums and counts) and an empty generator. A refusal or failure is an error
+reply carrying one of ERROR_REASONS' codes and its fixed text, nothing else.
 
-Only DP outputs travel back: weights trained through the DP discriminator or the Gaussian
-mechanism's release, the accountant's epsilon, and losses on generated images (never on
-private ones).
+Every field of a reply is either the output of a DP mechanism in the site's ledger (or
+post-processing of one: DP_METRICS, the weights, the release) or the same for any two
+neighbouring datasets: the site's name and settings, and the accountant's epsilon over the
+mechanisms run, whose sample rate divides by the ledger's DP size estimate, never by the
+exact count. No exact counts, timings or text derived from the data.
 """
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
-REFUSED = 4001
-FAILED = 4002
+
+class SiteError(IntEnum):
+    """The only things a site says when it does not reply with a result."""
+
+    REFUSED_BUDGET = 4101
+    REFUSED_POLICY = 4102
+    MALFORMED_REQUEST = 4103
+    SITE_DATA_ERROR = 4104
+    INTERNAL_ERROR = 4105
+
+
+# Fixed texts: the details stay in the site's own log.
+ERROR_REASONS = {
+    SiteError.REFUSED_BUDGET: "refused: the site's privacy budget does not allow this request",
+    SiteError.REFUSED_POLICY: "refused: the site's own settings do not allow this request",
+    SiteError.MALFORMED_REQUEST: "refused: malformed request",
+    SiteError.SITE_DATA_ERROR: "failed: the site could not read its data",
+    SiteError.INTERNAL_ERROR: "failed: internal error at the site",
+}
+# A refused request is not sent again in the same round; a failed one may be.
+REFUSALS = (SiteError.REFUSED_BUDGET, SiteError.REFUSED_POLICY, SiteError.MALFORMED_REQUEST)
+
+# Metrics that are post-processing of the site's DP-SGD iterates (losses of the DP
+# discriminator on generated images) or of its DP size estimate. Every other metric is the
+# same for neighbouring datasets.
+DP_METRICS = ("d_loss_fake", "g_loss", "g_steps", "unit_count_estimate")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from common.config import FederationConfig, load_config
 from common.errors import UserError
-from common.protocol import REFUSED, TrainRequest, decode_reply, encode_request
+from common.protocol import ERROR_REASONS, REFUSALS, TrainRequest, decode_reply, encode_request
 from server.federation import SiteFailure, run_federation
 
 log = logging.getLogger("privsynth.server")
@@ -31,6 +31,14 @@ def wait_for_sites(grid: Grid, federation: FederationConfig, patience_s: float) 
                 f"{patience_s + NODE_WAIT_S:.0f}s (federation.min_sites={federation.min_sites})"
             )
         time.sleep(1.0)
+
+
+def site_failure(node: int, code: int, reason: str) -> SiteFailure:
+    """A site's error code in the protocol's own words; other codes come from Flower (e.g. a
+    site that stopped), whose reason is the SuperLink's, not the site's."""
+    if code in ERROR_REASONS:
+        return SiteFailure(node, f"{ERROR_REASONS[code]} (code {code})", code in REFUSALS)
+    return SiteFailure(node, reason, False)
 
 
 class SiteExchange:
@@ -65,8 +73,7 @@ class SiteExchange:
             node = destination.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
             answered.add(node)
             if reply.has_error():
-                error = reply.error
-                failures.append(SiteFailure(node, str(error.reason), error.code == REFUSED))
+                failures.append(site_failure(node, reply.error.code, str(reply.error.reason)))
             else:
                 replies.append(decode_reply(reply))
         for node in set(nodes) - answered:

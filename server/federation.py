@@ -156,7 +156,8 @@ class FederationServer:
             server_metrics = {"fit_loss": fit_loss, "fit_seconds": time.perf_counter() - started}
             state.elapsed_s += server_metrics["fit_seconds"]
         elif replies:
-            weights = [reply.result.metrics["num_examples"] for reply in replies]
+            # Each site's DP size estimate: its exact count never leaves it.
+            weights = [max(reply.result.metrics["unit_count_estimate"], 1.0) for reply in replies]
             state.generator = weighted_average([r.result.generator for r in replies], weights)
             # The average starts at the first aggregate: the random initial generator is
             # not an iterate worth averaging in (with decay 0.9 over 20 rounds it would keep

@@ -3,9 +3,9 @@
 import math
 import warnings
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 from opacus.accountants import create_accountant
-from opacus.accountants.utils import get_noise_multiplier
 
 # With few steps (or much noise) the best RDP order is the largest (smallest) one tried; the
 # bound is still valid, only looser, so the warning is noise for users.
@@ -16,49 +16,76 @@ warnings.filterwarnings("ignore", category=RuntimeWarning, module="opacus.accoun
 # (noise multiplier, sample rate, steps): Opacus' accountant history format.
 HistoryEntry = tuple[float, float, int]
 
+# Accountants a site may spend with. GDP is left out on purpose: its CLT approximation
+# understates epsilon for DP-SGD at the sample rates and step counts used here.
+ACCOUNTANTS = ("rdp", "prv")
+# The relative tolerance of the calibrated noise multipliers.
+CALIBRATION_TOLERANCE = 0.001
+# A DP-SGD site's sample rate divides by its size, which must not leave the site exactly: it
+# estimates its unit count once with the Gaussian mechanism (sensitivity 1 unit) at this noise
+# multiplier, recorded in its ledger. A standard deviation of 20 units is a small error on the
+# sample rate of any site worth training on, and costs little in RDP (order alpha / 800).
+SIZE_NOISE_MULTIPLIER = 20.0
+SIZE_ESTIMATE: HistoryEntry = (SIZE_NOISE_MULTIPLIER, 1.0, 1)
+
 
 def calibrate_noise_multiplier(
-    target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str
+    *,
+    target_epsilon: float,
+    delta: float,
+    sample_rate: float,
+    steps: int,
+    accountant: str,
+    history: Sequence[HistoryEntry] = (),
 ) -> float:
-    """Smallest noise multiplier whose epsilon after `steps` steps is <= target_epsilon."""
-    if math.isinf(target_epsilon):
-        return 0.0
-    return float(
-        get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=delta,
-            sample_rate=sample_rate,
-            steps=steps,
-            accountant=accountant,
-            epsilon_tolerance=0.005,
-        )
+    """Smallest noise multiplier (to 0.1 %) whose `steps` DP-SGD steps at `sample_rate`,
+    composed with what `history` already spent, keep epsilon <= target_epsilon; inf when
+    `history` alone reaches it, 0 without privacy."""
+    return _smallest_noise(
+        lambda sigma: epsilon_spent([*history, (sigma, sample_rate, steps)], delta, accountant),
+        target_epsilon=target_epsilon,
+        spent=epsilon_spent(list(history), delta, accountant),
     )
 
 
 def calibrate_release_noise(
-    history: list[HistoryEntry], target_epsilon: float, delta: float, accountant: str
+    *,
+    history: Sequence[HistoryEntry],
+    target_epsilon: float,
+    delta: float,
+    accountant: str,
 ) -> float:
-    """Smallest noise multiplier (to 0.5 %) of one more full-batch Gaussian release (sample
+    """Smallest noise multiplier (to 0.1 %) of one more full-batch Gaussian release (sample
     rate 1, one step, sensitivity 1) that keeps the epsilon of `history` plus the release at
     or below target_epsilon; inf when `history` alone reaches it, 0 without privacy."""
+    return calibrate_noise_multiplier(
+        target_epsilon=target_epsilon,
+        delta=delta,
+        sample_rate=1.0,
+        steps=1,
+        accountant=accountant,
+        history=history,
+    )
+
+
+def _smallest_noise(
+    epsilon_with: Callable[[float], float], *, target_epsilon: float, spent: float
+) -> float:
+    """Bisection on sigma: epsilon_with is decreasing in sigma."""
     if math.isinf(target_epsilon):
         return 0.0
-
-    def epsilon_with(sigma: float) -> float:
-        return epsilon_spent([*history, (sigma, 1.0, 1)], delta, accountant)
-
-    if epsilon_spent(history, delta, accountant) >= target_epsilon:
+    if spent >= target_epsilon:
         return math.inf
     low, high = 0.0, 1.0
     while epsilon_with(high) > target_epsilon:
         low, high = high, 2 * high
-    while high - low > 0.005 * high:
+    while high - low > CALIBRATION_TOLERANCE * high:
         middle = (low + high) / 2
         low, high = (middle, high) if epsilon_with(middle) > target_epsilon else (low, middle)
     return high
 
 
-def epsilon_spent(history: list[HistoryEntry], delta: float, accountant: str) -> float:
+def epsilon_spent(history: Sequence[HistoryEntry], delta: float, accountant: str) -> float:
     """The accountant's epsilon after composing every entry of `history`."""
     if not history:
         return 0.0
@@ -69,7 +96,7 @@ def epsilon_spent(history: list[HistoryEntry], delta: float, accountant: str) ->
     return float(engine.get_epsilon(delta=delta))
 
 
-def _merged(history: list[HistoryEntry]) -> list[HistoryEntry]:
+def _merged(history: Sequence[HistoryEntry]) -> list[HistoryEntry]:
     """One entry per (noise multiplier, sample rate), steps summed.
 
     Composing n steps of one mechanism is exactly what an entry with n steps means, so this

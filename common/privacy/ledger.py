@@ -1,89 +1,129 @@
-"""A site's privacy ledger: every DP round it took, persisted before anything leaves the site.
+"""A site's privacy ledger: every DP mechanism it ran, persisted before anything leaves the site.
 
-State only; the math lives in accounting.py. The ledger fixes the noise multiplier and
-sample rate at calibration so later rounds cannot be talked into less noise.
+State only; the math lives in accounting.py. The ledger is kept for one privacy unit, delta
+and accountant, and refuses to be opened with others: spending counted per image and per
+patient does not add up. It fixes the noise multiplier and sample rate at calibration so
+later rounds cannot be talked into less noise. Every change happens in a transaction under
+an exclusive file lock, so two processes on one ledger cannot both pass the budget check and
+neither can erase the other's entry.
 """
 
+import fcntl
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from common import atomic
 from common.errors import UserError
-from common.privacy.accounting import HistoryEntry, epsilon_spent
+from common.privacy.accounting import SIZE_NOISE_MULTIPLIER, HistoryEntry, epsilon_spent
+
+# What each entry records: the size estimate behind the sample rate, DP-SGD steps, or a
+# one-shot Gaussian release.
+MECHANISMS = ("size-estimate", "dp-sgd", "release")
+LEDGER_KEYS = (
+    "unit",
+    "delta",
+    "accountant",
+    "noise_multiplier",
+    "sample_rate",
+    "unit_count_estimate",
+    "entries",
+)
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
     round: int
+    mechanism: str
     noise_multiplier: float
     sample_rate: float
     steps: int
     time: float
 
+    def __post_init__(self) -> None:
+        if self.mechanism not in MECHANISMS:
+            raise ValueError(f"unknown mechanism {self.mechanism!r}")
+
 
 @dataclass
 class PrivacyLedger:
     path: Path
+    unit: str
     delta: float
     accountant: str
     noise_multiplier: float | None = None
     sample_rate: float | None = None
+    # The DP estimate of the number of privacy units (None until a DP-SGD site makes one).
+    unit_count_estimate: float | None = None
     entries: list[LedgerEntry] = field(default_factory=list)
+    _locked: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
-    def open(cls, path: Path, delta: float, accountant: str) -> "PrivacyLedger":
-        path = Path(path)
-        if not path.exists():
-            return cls(path=path, delta=delta, accountant=accountant)
-        try:
-            raw = json.loads(path.read_text())
-            ledger = cls(
-                path=path,
-                delta=raw["delta"],
-                accountant=raw["accountant"],
-                noise_multiplier=raw["noise_multiplier"],
-                sample_rate=raw["sample_rate"],
-                entries=[LedgerEntry(**entry) for entry in raw["entries"]],
-            )
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise UserError(
-                f"privacy ledger {path} is unreadable ({error}); it records the epsilon this "
-                "site already spent, so restore it from backup rather than deleting it"
-            ) from None
-        if (ledger.delta, ledger.accountant) != (delta, accountant):
-            raise UserError(
-                f"privacy ledger {path} was kept with delta={ledger.delta}, accountant="
-                f"{ledger.accountant}; this run asks for delta={delta}, accountant={accountant}. "
-                "Use the ledger's settings or a new site state directory for a new dataset"
-            )
+    def open(cls, path: Path, *, unit: str, delta: float, accountant: str) -> "PrivacyLedger":
+        """The ledger at `path` (empty if none), refused unless kept with these settings."""
+        ledger = cls(path=Path(path), unit=unit, delta=delta, accountant=accountant)
+        ledger._reload()
         return ledger
 
     @staticmethod
     def read_settings(path: Path) -> dict:
-        """The delta and accountant a ledger file was kept with."""
-        try:
-            raw = json.loads(Path(path).read_text())
-            return {"delta": raw["delta"], "accountant": raw["accountant"]}
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise UserError(f"privacy ledger {path} is unreadable ({error})") from None
+        """The unit, delta and accountant a ledger file was kept with."""
+        raw = _read(Path(path))
+        return {key: raw[key] for key in ("unit", "delta", "accountant")}
+
+    def _reload(self) -> None:
+        if not self.path.exists():
+            return
+        raw = _read(self.path)
+        kept = (raw["unit"], raw["delta"], raw["accountant"])
+        if kept != (self.unit, self.delta, self.accountant):
+            raise UserError(
+                f"privacy ledger {self.path} was kept with unit={kept[0]}, delta={kept[1]}, "
+                f"accountant={kept[2]}; this site asks for unit={self.unit}, delta={self.delta}, "
+                f"accountant={self.accountant}. Keep the ledger's settings in site.yaml, or use "
+                "a new state directory for a new dataset"
+            )
+        self.noise_multiplier = raw["noise_multiplier"]
+        self.sample_rate = raw["sample_rate"]
+        self.unit_count_estimate = raw["unit_count_estimate"]
+        self.entries = [LedgerEntry(**entry) for entry in raw["entries"]]
+
+    @contextmanager
+    def transaction(self) -> Iterator["PrivacyLedger"]:
+        """Hold the ledger's exclusive lock, re-read it, and save what changed on exit.
+
+        Check-and-record inside one transaction is atomic across processes; an exception
+        inside leaves the file as it was.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._reload()
+                self._locked = True
+                yield self
+                self._save()
+            finally:
+                self._locked = False
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # ---- reading -----------------------------------------------------------------------
 
     @property
     def calibrated(self) -> bool:
         return self.noise_multiplier is not None
-
-    def calibrate(self, noise_multiplier: float, sample_rate: float) -> None:
-        self.noise_multiplier = noise_multiplier
-        self.sample_rate = sample_rate
-        self.save()
 
     def history(self) -> list[HistoryEntry]:
         return [(e.noise_multiplier, e.sample_rate, e.steps) for e in self.entries]
 
     @property
     def steps(self) -> int:
-        return sum(e.steps for e in self.entries)
+        """DP-SGD steps taken."""
+        return sum(e.steps for e in self.entries if e.mechanism == "dp-sgd")
 
     def epsilon(self) -> float:
         return epsilon_spent(self.history(), self.delta, self.accountant)
@@ -93,21 +133,56 @@ class PrivacyLedger:
         extra = [(self.noise_multiplier, self.sample_rate, steps)]
         return epsilon_spent(self.history() + extra, self.delta, self.accountant)
 
+    # ---- changes (inside a transaction) -------------------------------------------------
+
+    def record_size_estimate(self, round_number: int, estimate: float) -> None:
+        """Record the Gaussian estimate of the unit count (noise SIZE_NOISE_MULTIPLIER)."""
+        self._require_lock()
+        self.unit_count_estimate = estimate
+        self._append(round_number, "size-estimate", SIZE_NOISE_MULTIPLIER, 1.0, 1)
+
+    def calibrate(self, *, noise_multiplier: float, sample_rate: float) -> None:
+        self._require_lock()
+        self.noise_multiplier = noise_multiplier
+        self.sample_rate = sample_rate
+
     def record(self, round_number: int, steps: int) -> None:
-        """Record a round's DP steps; saved atomically before the steps are taken."""
+        """Record a round's DP-SGD steps, before the steps are taken."""
+        self._require_lock()
         if not self.calibrated:
             raise RuntimeError("ledger must be calibrated before recording steps")
-        self.entries.append(
-            LedgerEntry(round_number, self.noise_multiplier, self.sample_rate, steps, time.time())
-        )
-        self.save()
+        self._append(round_number, "dp-sgd", self.noise_multiplier, self.sample_rate, steps)
 
     def record_release(self, round_number: int, noise_multiplier: float) -> None:
         """Record a one-shot Gaussian release (sample rate 1, one step), before it is made."""
-        self.entries.append(LedgerEntry(round_number, noise_multiplier, 1.0, 1, time.time()))
-        self.save()
+        self._require_lock()
+        self._append(round_number, "release", noise_multiplier, 1.0, 1)
 
-    def save(self) -> None:
+    def _append(self, round_number: int, mechanism: str, sigma: float, rate: float, steps: int):
+        self.entries.append(LedgerEntry(round_number, mechanism, sigma, rate, steps, time.time()))
+
+    def _require_lock(self) -> None:
+        if not self._locked:
+            raise RuntimeError("change a privacy ledger only inside ledger.transaction()")
+
+    def _save(self) -> None:
         raw = asdict(self)
-        raw.pop("path")
+        for private in ("path", "_locked"):
+            raw.pop(private)
         atomic.write_text(self.path, json.dumps(raw, indent=1))
+
+
+def _read(path: Path) -> dict:
+    try:
+        raw = json.loads(path.read_text())
+        missing = [key for key in LEDGER_KEYS if key not in raw]
+        if missing:
+            raise KeyError(missing[0])
+        for entry in raw["entries"]:
+            LedgerEntry(**entry)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(
+            f"privacy ledger {path} is unreadable ({error!r}); it records the epsilon this "
+            "site already spent, so restore it from backup rather than deleting it"
+        ) from None
+    return raw

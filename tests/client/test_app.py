@@ -5,9 +5,9 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.supercore.task_identity import TaskIdentity
 
 from client.app import app
-from client.guard import check_request_message
+from client.guard import check_request_content
 from client.site import RoundRefused
-from common.protocol import REFUSED, TrainRequest, encode_request
+from common.protocol import ERROR_REASONS, SiteError, TrainRequest, encode_request
 from tests.client.test_site import generator_state, request
 
 
@@ -32,14 +32,14 @@ def context(node_config: dict) -> Context:
 
 
 def test_a_well_formed_request_passes():
-    check_request_message(train_message(valid_content()), "site-x", 1e6)
+    check_request_content(valid_content(), "site-x", 1e6)
 
 
 def test_an_oversized_request_is_refused_unread():
     content = valid_content()
 
     with pytest.raises(RoundRefused, match="above the site's limit of 0.0 MB"):
-        check_request_message(train_message(content), "site-x", 1000)
+        check_request_content(content, "site-x", 1000)
 
 
 @pytest.mark.parametrize(
@@ -57,27 +57,36 @@ def test_malformed_requests_are_refused(tamper, fragment):
     tamper(content)
 
     with pytest.raises(RoundRefused, match=fragment):
-        check_request_message(train_message(content), "site-x", 1e9)
+        check_request_content(content, "site-x", 1e9)
 
 
-def test_the_app_replies_to_a_malformed_request_with_a_refusal(tmp_path):
+def test_the_app_replies_to_a_malformed_request_with_its_code_only(tmp_path):
     content = valid_content()
     content["extra"] = ArrayRecord(generator_state())
-    node_config = {"data-path": str(tmp_path / "x.npz"), "site-name": "site-x"}
+    node_config = {"partition-id": 0, "num-partitions": 3}
 
     reply = app(train_message(content), context(node_config))
 
     assert reply.has_error()
-    assert reply.error.code == REFUSED
-    assert "site-x refuses the request: malformed request" in reply.error.reason
+    assert reply.error.code == SiteError.MALFORMED_REQUEST
+    assert reply.error.reason == ERROR_REASONS[SiteError.MALFORMED_REQUEST]
+
+
+def test_a_site_without_its_own_settings_refuses_and_says_only_that(tmp_path):
+    node_config = {"data-path": str(tmp_path / "secret-patient-0042.npz"), "site-name": "site-x"}
+
+    reply = app(train_message(valid_content()), context(node_config))
+
+    assert reply.error.code == SiteError.REFUSED_POLICY
+    assert reply.error.reason == ERROR_REASONS[SiteError.REFUSED_POLICY]
 
 
 @pytest.mark.parametrize("message_type", [MessageType.QUERY, MessageType.EVALUATE])
 def test_other_message_types_are_refused(message_type):
     reply = app(train_message(RecordDict(), message_type), context({}))
 
-    assert reply.error.code == REFUSED
-    assert "answers only train requests" in reply.error.reason
+    assert reply.error.code == SiteError.REFUSED_POLICY
+    assert reply.error.reason == ERROR_REASONS[SiteError.REFUSED_POLICY]
 
 
 def test_an_unknown_train_action_is_an_error_flower_returns():

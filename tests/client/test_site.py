@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from client.mean_embedding import noisy_class_sums
 from client.site import RoundRefused, Site, SitePolicy
@@ -13,9 +14,8 @@ from common.data.federation import clear_memory_cache
 from common.errors import UserError
 from common.mean_embedding import features_for
 from common.models import build_models
-from common.privacy.accounting import epsilon_spent
-from common.privacy.ledger import PrivacyLedger
-from common.protocol import RoundRequest
+from common.privacy.accounting import SIZE_ESTIMATE, epsilon_spent
+from common.protocol import RoundRequest, SiteError
 
 CONFIG = config_from_dict(
     {
@@ -55,7 +55,9 @@ def make_data(n=40, patients=10):
     )
 
 
-def make_site(tmp_path, epsilon=4.0, max_epsilon=None, unit="image", **policy):
+def make_site(tmp_path, epsilon=4.0, max_epsilon=None, unit="image", size_estimate=None, **policy):
+    """A site on make_data(); `size_estimate` arranges its ledger's DP size estimate (in
+    units) so a test can pin the sample rate."""
     policy = SitePolicy(
         name="site-x",
         budget=SiteBudget(epsilon, 1e-5, max_epsilon),
@@ -64,12 +66,43 @@ def make_site(tmp_path, epsilon=4.0, max_epsilon=None, unit="image", **policy):
         share_discriminator=policy.pop("share_discriminator", True),
         **policy,
     )
-    return Site(
+    site = Site(
         policy=policy,
         data=make_data(),
         ledger_path=tmp_path / "site" / "ledger.json",
         run_state_dir=tmp_path / "site",
     )
+    if size_estimate is not None:
+        ledger = site.open_ledger()
+        with ledger.transaction():
+            ledger.record_size_estimate(0, size_estimate)
+    return site
+
+
+def site_yaml(tmp_path, data_path, **overrides):
+    """Node config naming a complete site.yaml for `data_path` (a MedMNIST .npz)."""
+    settings = {
+        "name": "site-x",
+        "state_dir": str(tmp_path / "s"),
+        "data": {
+            "path": str(data_path),
+            "format": "medmnist",
+            "options": {"class_names": ["a", "b"]},
+        },
+        "privacy": {"target_epsilon": 4.0, "delta": 1e-5, "unit": "image", "accountant": "rdp"},
+    }
+    for dotted, value in overrides.items():
+        *sections, last = dotted.split(".")
+        node = settings
+        for section in sections:
+            node = node[section]
+        if value is None:
+            node.pop(last)
+        else:
+            node[last] = value
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return {"site-config": str(path)}
 
 
 def deployed_site(config, node_config, node_id=1, run_dir="run-1"):
@@ -91,8 +124,8 @@ def run(site, round_number, steps=5, planned=10):
     )
 
 
-def test_reported_epsilon_is_the_accountants_over_steps_taken(tmp_path):
-    site = make_site(tmp_path)
+def test_reported_epsilon_is_the_accountants_over_everything_done(tmp_path):
+    site = make_site(tmp_path, size_estimate=40.0)
 
     first = run(site, 1)
     second = run(make_site(tmp_path), 2)  # a restarted site reads its ledger back
@@ -100,7 +133,7 @@ def test_reported_epsilon_is_the_accountants_over_steps_taken(tmp_path):
     sigma, rate = first.metrics["noise_multiplier"], first.metrics["sample_rate"]
     assert second.metrics["steps"] == 10
     assert second.metrics["epsilon"] == pytest.approx(
-        epsilon_spent([(sigma, rate, 10)], 1e-5, "rdp")
+        epsilon_spent([SIZE_ESTIMATE, (sigma, rate, 10)], 1e-5, "rdp")
     )
     assert first.metrics["epsilon"] < second.metrics["epsilon"] <= 4.0
     assert rate == pytest.approx(8 / 40)
@@ -111,10 +144,11 @@ def test_round_over_budget_is_refused_whatever_the_server_asks(tmp_path):
     site = make_site(tmp_path)
     run(site, 1, steps=10, planned=10)
 
-    with pytest.raises(RoundRefused, match="site-x refuses round 2"):
+    with pytest.raises(RoundRefused, match="site-x refuses round 2") as refusal:
         run(site, 2, steps=1, planned=1_000_000)
 
-    ledger = site.open_ledger(CONFIG, planned_steps=1)
+    assert refusal.value.code == SiteError.REFUSED_BUDGET
+    ledger = site.open_ledger()
     assert ledger.steps == 10
     assert ledger.epsilon() <= 4.0
 
@@ -128,17 +162,30 @@ def test_a_server_asking_for_too_few_planned_steps_cannot_exceed_the_maximum(tmp
 
 
 def test_patient_unit_samples_patients(tmp_path):
-    site = make_site(tmp_path, unit="patient")
+    site = make_site(tmp_path, unit="patient", size_estimate=10.0)
 
     result = run(site, 1)
 
     assert result.metrics["sample_rate"] == pytest.approx(8 / 10)
 
 
+def test_the_sample_rate_divides_by_a_dp_estimate_of_the_size_recorded_first(tmp_path):
+    site = make_site(tmp_path, epsilon=8.0)
+
+    result = run(site, 1)
+
+    ledger = site.open_ledger()
+    assert ledger.entries[0].mechanism == "size-estimate"
+    assert ledger.unit_count_estimate == result.metrics["unit_count_estimate"]
+    assert ledger.unit_count_estimate != 40.0
+    assert result.metrics["sample_rate"] == pytest.approx(8 / ledger.unit_count_estimate)
+
+
 def test_only_dp_outputs_leave_the_site(tmp_path):
     result = run(make_site(tmp_path), 1)
 
-    assert set(result.metrics) >= {"epsilon", "delta", "num_examples", "g_loss", "d_loss_fake"}
+    assert set(result.metrics) >= {"epsilon", "delta", "g_loss", "d_loss_fake"}
+    assert not {"num_examples", "seconds"} & set(result.metrics)
     assert not any("real" in key for key in result.metrics)
     assert result.discriminator is not None
 
@@ -147,22 +194,21 @@ def test_deployed_site_without_patient_ids_rejects_patient_unit(tmp_path):
     path = write_site_npz(tmp_path / "site.npz")
 
     with pytest.raises(UserError, match="patient"):
-        deployed_site(SERVER_CONFIG, {"data-path": str(path), "privacy-unit": "patient"}, node_id=1)
+        deployed_site(SERVER_CONFIG, site_yaml(tmp_path, path, **{"privacy.unit": "patient"}))
 
 
 def test_deployed_site_names_a_missing_data_path(tmp_path):
+    node_config = site_yaml(tmp_path, tmp_path / "does-not-exist")
+
     with pytest.raises(UserError, match="does-not-exist"):
-        deployed_site(CONFIG, {"data-path": str(tmp_path / "does-not-exist")}, node_id=1)
+        deployed_site(SERVER_CONFIG, node_config, node_id=1)
 
 
 def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
     path = write_site_npz(tmp_path / "site.npz")
+    node_config = site_yaml(tmp_path, path, **{"privacy.target_epsilon": 2.5})
 
-    site = deployed_site(
-        SERVER_CONFIG,
-        {"data-path": str(path), "target-epsilon": 2.5, "state-dir": str(tmp_path / "s")},
-        node_id=7,
-    )
+    site = deployed_site(SERVER_CONFIG, node_config, node_id=7)
 
     assert len(site.data) == 6
     assert site.policy.budget.target_epsilon == 2.5
@@ -171,7 +217,7 @@ def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
 
 def test_deployed_site_decodes_its_data_once_into_its_state_dir(tmp_path):
     path = write_site_npz(tmp_path / "site.npz")
-    node_config = {"data-path": str(path), "state-dir": str(tmp_path / "s")}
+    node_config = site_yaml(tmp_path, path)
 
     first = deployed_site(SERVER_CONFIG, node_config, node_id=1)
     cached = list((tmp_path / "s" / "cache").glob("*.npz"))
@@ -190,8 +236,9 @@ def test_malformed_weights_are_refused_before_the_ledger_is_touched(tmp_path):
     next(iter(poisoned.values())).fill_(float("nan"))
 
     for state, reason in ((wrong_shapes.state_dict(), "do not match"), (poisoned, "non-finite")):
-        with pytest.raises(RoundRefused, match=reason):
+        with pytest.raises(RoundRefused, match=reason) as refusal:
             site.run_round(CONFIG, request(1), state, None, torch.device("cpu"))
+        assert refusal.value.code == SiteError.MALFORMED_REQUEST
 
     assert not site.ledger_path.exists()
 
@@ -207,8 +254,10 @@ def test_a_generator_with_nearest_upsampling_is_accepted_and_trained(tmp_path):
 
 
 def test_malformed_step_counts_are_refused(tmp_path):
-    with pytest.raises(RoundRefused, match="malformed"):
+    with pytest.raises(RoundRefused, match="local_steps=0") as refusal:
         run(make_site(tmp_path), 1, steps=0)
+
+    assert refusal.value.code == SiteError.MALFORMED_REQUEST
 
 
 RELEASE_CONFIG = config_from_dict(
@@ -279,9 +328,10 @@ def test_a_second_release_gets_only_what_is_left_of_the_budget(tmp_path):
 
 def test_a_site_whose_ledger_is_spent_refuses_to_release(tmp_path):
     site = make_site(tmp_path, epsilon=1.0)
-    ledger = PrivacyLedger.open(site.ledger_path, 1e-5, "rdp")
-    ledger.calibrate(0.5, 0.5)
-    ledger.record(1, 1000)
+    ledger = site.open_ledger()
+    with ledger.transaction():
+        ledger.calibrate(noise_multiplier=0.5, sample_rate=0.5)
+        ledger.record(1, 1000)
 
     with pytest.raises(RoundRefused, match="no release fits its budget"):
         release(site, 2)

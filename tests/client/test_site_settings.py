@@ -2,7 +2,7 @@
 
 import pytest
 
-from client.site_settings import load_site_settings, site_data_section
+from client.site_settings import NODE_CONFIG_KEYS, load_site_settings, site_data_section
 from common.errors import UserError
 
 SITE_YAML = """
@@ -17,6 +17,7 @@ privacy:
   max_epsilon: 5
   delta: 1.0e-6
   unit: patient
+  accountant: prv
   max_grad_norm: 0.5
   min_noise_multiplier: 0.8
 outputs:
@@ -39,14 +40,73 @@ def test_site_yaml_is_parsed_and_node_config_keys_win(tmp_path):
     assert settings.data.options == {"class_names": ["normal", "pneumonia"]}
 
 
-def test_the_ledger_key_follows_the_data_path_unless_named():
-    same = load_site_settings({"data-path": "/data/a/cxr.npz"})
-    again = load_site_settings({"data-path": "/data/a/cxr.npz", "target-epsilon": 1})
-    moved = load_site_settings({"data-path": "/data/b/cxr.npz"})
+def complete(**node_config):
+    """Node config keys for a complete set of settings, with `node_config` on top."""
+    base = {
+        "state-dir": "/var/lib/privsynth",
+        "data-path": "/data/a/cxr.npz",
+        "data-format": "medmnist",
+        "target-epsilon": 3,
+        "delta": 1e-5,
+        "privacy-unit": "image",
+        "accountant": "rdp",
+    }
+    return {**base, **node_config}
+
+
+def write_yaml(tmp_path, text):
+    (tmp_path / "site.yaml").write_text(text)
+    return str(tmp_path / "site.yaml")
+
+
+def test_the_ledger_key_follows_the_data_path_unless_named(tmp_path):
+    site_config = write_yaml(tmp_path, "data: {options: {class_names: [a, b]}}")
+    same = load_site_settings(complete(**{"site-config": site_config}))
+    again = load_site_settings(complete(**{"site-config": site_config, "target-epsilon": 1}))
+    moved = load_site_settings(
+        complete(**{"site-config": site_config, "data-path": "/data/b/cxr.npz"})
+    )
 
     assert same.ledger_key == again.ledger_key
     assert same.ledger_key.startswith("cxr.npz-")
     assert moved.ledger_key != same.ledger_key
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["state-dir", "data-format", "target-epsilon", "delta", "privacy-unit", "accountant"],
+)
+def test_a_site_takes_no_data_or_privacy_setting_from_the_server(tmp_path, missing):
+    site_config = write_yaml(tmp_path, "data: {options: {class_names: [a, b]}}")
+    node_config = complete(**{"site-config": site_config})
+    del node_config[missing]
+
+    with pytest.raises(UserError, match="this site's own settings must set") as error:
+        load_site_settings(node_config)
+
+    assert NODE_CONFIG_KEYS[missing] in str(error.value)
+
+
+def test_a_site_must_declare_its_classes(tmp_path):
+    with pytest.raises(UserError, match="data.options.class_names"):
+        load_site_settings(complete())
+
+
+def test_no_privacy_only_when_the_site_writes_it(tmp_path):
+    site_config = write_yaml(tmp_path, "data: {options: {classes: [a]}}")
+
+    settings = load_site_settings(
+        complete(**{"site-config": site_config, "data-format": "csv", "target-epsilon": ".inf"})
+    )
+
+    assert settings.privacy.target_epsilon == float("inf")
+
+
+def test_the_gdp_accountant_is_not_accepted(tmp_path):
+    site_config = write_yaml(tmp_path, "data: {options: {class_names: [a, b]}}")
+
+    with pytest.raises(UserError, match="accountant must be one of rdp, prv"):
+        load_site_settings(complete(**{"site-config": site_config, "accountant": "gdp"}))
 
 
 @pytest.mark.parametrize(
@@ -82,10 +142,31 @@ def test_a_missing_site_yaml_is_named():
         load_site_settings({"site-config": "/no/site.yaml"})
 
 
-def test_the_site_data_replaces_the_federations_source_and_path():
-    settings = load_site_settings({"data-path": "/h/scans", "data-format": "folder"})
-    federation = {"source": "medmnist", "resolution": 28, "medmnist": {"path": "server.npz"}}
+def test_the_site_reads_its_data_only_as_its_own_settings_say(tmp_path):
+    site_config = write_yaml(
+        tmp_path, "data: {options: {class_names: [a, b], patient_pattern: '^(?P<patient>.+)_'}}"
+    )
+    settings = load_site_settings(
+        complete(**{"site-config": site_config, "data-path": "/h/scans", "data-format": "folder"})
+    )
+    federation = {
+        "source": "folder",
+        "resolution": 28,
+        "holdout_fraction": 0.1,
+        "holdout_split": "",
+        "folder": {"path": "server", "patient_pattern": "^(?!00012345_)(?P<patient>.+)_"},
+    }
 
     section = site_data_section(settings, federation)
 
-    assert section == {"source": "folder", "resolution": 28, "folder": {"path": "/h/scans"}}
+    assert section == {
+        "source": "folder",
+        "resolution": 28,
+        "holdout_fraction": 0.1,
+        "holdout_split": "",
+        "folder": {
+            "class_names": ["a", "b"],
+            "patient_pattern": "^(?P<patient>.+)_",
+            "path": "/h/scans",
+        },
+    }

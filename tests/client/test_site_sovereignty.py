@@ -5,7 +5,8 @@ import torch
 
 from client.site import RoundRefused
 from common.config import config_from_dict, config_to_dict
-from common.privacy.accounting import epsilon_spent
+from common.privacy.accounting import SIZE_ESTIMATE, epsilon_spent
+from common.protocol import SiteError
 from tests.client.test_site import (
     CONFIG,
     SERVER_CONFIG,
@@ -14,6 +15,7 @@ from tests.client.test_site import (
     make_site,
     request,
     run,
+    site_yaml,
     write_site_npz,
 )
 
@@ -24,7 +26,7 @@ SMALL_SERVER_CONFIG = config_from_dict(
 
 def test_a_new_run_continues_the_ledger_of_the_same_dataset(tmp_path):
     path = write_site_npz(tmp_path / "site.npz")
-    node_config = {"data-path": str(path), "state-dir": str(tmp_path / "s"), "max-epsilon": 10}
+    node_config = site_yaml(tmp_path, path, **{"privacy.max_epsilon": 10})
     first_run = deployed_site(SMALL_SERVER_CONFIG, node_config, run_dir="run-1")
     first_run.run_round(
         SMALL_SERVER_CONFIG, request(1), generator_state(), None, torch.device("cpu")
@@ -50,7 +52,7 @@ def test_a_server_repeating_a_round_number_still_pays_for_every_round(tmp_path):
     sigma, rate = first.metrics["noise_multiplier"], first.metrics["sample_rate"]
     assert second.metrics["steps"] == 10
     assert second.metrics["epsilon"] == pytest.approx(
-        epsilon_spent([(sigma, rate, 10)], 1e-5, "rdp")
+        epsilon_spent([SIZE_ESTIMATE, (sigma, rate, 10)], 1e-5, "rdp")
     )
 
 
@@ -61,7 +63,7 @@ def test_the_same_request_again_gets_the_same_reply_at_no_privacy_cost(tmp_path)
 
     again = site.run_round(CONFIG, request(1), weights, None, torch.device("cpu"))
 
-    assert site.open_ledger(CONFIG, 10).steps == 5
+    assert site.open_ledger().steps == 5
     assert again.metrics == first.metrics
     assert all(torch.equal(again.generator[k], v) for k, v in first.generator.items())
 
@@ -72,8 +74,10 @@ def test_a_clip_other_than_the_sites_is_refused(tmp_path):
         {**config_to_dict(CONFIG), "privacy": {"max_grad_norm": 5.0}}
     )
 
-    with pytest.raises(RoundRefused, match="clip"):
+    with pytest.raises(RoundRefused, match="clip") as refusal:
         site.run_round(asks_larger_clip, request(1), generator_state(), None, torch.device("cpu"))
+
+    assert refusal.value.code == SiteError.REFUSED_POLICY
 
     assert not site.ledger_path.exists()
 
@@ -100,14 +104,14 @@ def test_once_calibrated_a_request_for_other_noise_is_refused(tmp_path):
 
 
 def test_a_fixed_noise_multiplier_is_used_and_accounted(tmp_path):
-    site = make_site(tmp_path, epsilon=50.0)
+    site = make_site(tmp_path, epsilon=50.0, size_estimate=40.0)
     fixed = config_from_dict({**config_to_dict(CONFIG), "privacy": {"noise_multiplier": 1.5}})
 
     result = site.run_round(fixed, request(1), generator_state(), None, torch.device("cpu"))
 
     assert result.metrics["noise_multiplier"] == 1.5
     assert result.metrics["epsilon"] == pytest.approx(
-        epsilon_spent([(1.5, 8 / 40, 5)], 1e-5, "rdp")
+        epsilon_spent([SIZE_ESTIMATE, (1.5, 8 / 40, 5)], 1e-5, "rdp")
     )
 
 

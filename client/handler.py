@@ -1,0 +1,106 @@
+"""A site's answer to one train request, without Flower's runtime: the reply's content, or
+one of the protocol's fixed error codes.
+
+Whatever goes wrong, the server learns only the code (common.protocol.ERROR_REASONS); the
+full message, which may name files, labels or patients, goes to the site's own console and,
+for a deployed site, to `site.log` in its state directory.
+"""
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from flwr.app import RecordDict
+
+from client.guard import check_request_content
+from client.site import RoundRefused
+from client.site_config import is_deployed, site_from_context, site_settings
+from common.config import config_from_dict
+from common.errors import UserError
+from common.protocol import SiteError, decode_request, encode_reply
+
+log = logging.getLogger("privsynth.site")
+SITE_LOG = "site.log"
+
+
+class _Failure(Exception):
+    def __init__(self, code: SiteError, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _stage(code: SiteError, action, *args, **kwargs):
+    """Run one step of the answer; a user error there becomes `code`."""
+    try:
+        return action(*args, **kwargs)
+    except RoundRefused:
+        raise
+    except UserError as error:
+        raise _Failure(code, str(error)) from None
+
+
+def answer_train(content: RecordDict, *, node_config: dict, node_id: int) -> RecordDict | SiteError:
+    """The reply to a train request, or the error code to send instead."""
+    name = str(node_config.get("site-name", f"node-{node_id}"))
+    log_dir = None
+    try:
+        settings = _stage(SiteError.REFUSED_POLICY, site_settings, node_config)
+        if settings is not None:
+            log_dir = Path(settings.state_dir).expanduser()
+            name = settings.name or name
+        # Simulated sites trust the local server; a hospital sets its own limit.
+        limit = settings.max_request_mb * 2**20 if settings else math.inf
+        check_request_content(content, name, limit)
+        request = _stage(SiteError.MALFORMED_REQUEST, decode_request, content)
+        config = _stage(SiteError.MALFORMED_REQUEST, _parse_config, request.config_yaml)
+        torch.set_num_threads(config.runtime.threads_per_site)
+        site = _stage(
+            SiteError.SITE_DATA_ERROR,
+            site_from_context,
+            config,
+            node_config,
+            node_id,
+            request.run_dir,
+            settings,
+        )
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        result = _stage(
+            SiteError.SITE_DATA_ERROR,
+            site.run_round,
+            config,
+            request.round_request,
+            request.generator,
+            request.discriminator,
+            device,
+            # A SuperNode's console is the site operator's; simulated sites share the
+            # terminal with the server's round bar.
+            show_progress=is_deployed(node_config),
+        )
+    except (RoundRefused, _Failure) as error:
+        _log_locally(log_dir, f"site {name}: {error}", warning=True)
+        return error.code
+    except Exception as error:  # noqa: BLE001 - nothing unforeseen may reach the server as text
+        log.exception("site %s: internal error", name)
+        _log_locally(log_dir, f"site {name}: internal error: {error!r}", warning=False)
+        return SiteError.INTERNAL_ERROR
+    return encode_reply(site.policy.name, result)
+
+
+def _parse_config(text: str):
+    try:
+        return config_from_dict(yaml.safe_load(text))
+    except yaml.YAMLError as error:
+        raise UserError(f"the request's config is not valid YAML ({error})") from None
+
+
+def _log_locally(log_dir: Path | None, message: str, *, warning: bool) -> None:
+    if warning:
+        log.warning("%s", message)
+    if log_dir is None:
+        return
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / SITE_LOG, "a") as handle:
+        handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
