@@ -128,21 +128,24 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from common.privacy.ledger import PrivacyLedger
 
     for number, path in enumerate(_ledger_files(Path(args.site_dir))):
-        raw = PrivacyLedger.read_settings(path)
-        ledger = PrivacyLedger.open(path, raw["delta"], raw["accountant"])
+        ledger = PrivacyLedger.open(path, **PrivacyLedger.read_settings(path))
         print(("\n" if number else "") + f"privacy ledger {path}")
-        print(f"(delta {ledger.delta:g}, accountant {ledger.accountant})")
-        print(f"{'round':>6} {'steps':>7} {'noise':>8} {'rate':>8} {'epsilon':>9}  recorded")
+        print(f"(unit {ledger.unit}, delta {ledger.delta:g}, accountant {ledger.accountant})")
+        print(
+            f"{'round':>6} {'mechanism':<13} {'steps':>7} {'noise':>8} {'rate':>8} "
+            f"{'epsilon':>9}  recorded"
+        )
         history = []
         for entry in ledger.entries:
             history.append((entry.noise_multiplier, entry.sample_rate, entry.steps))
             epsilon = epsilon_spent(history, ledger.delta, ledger.accountant)
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
             print(
-                f"{entry.round:>6} {entry.steps:>7} {entry.noise_multiplier:>8.4f} "
+                f"{entry.round:>6} {entry.mechanism:<13} {entry.steps:>7} "
+                f"{entry.noise_multiplier:>8.4f} "
                 f"{entry.sample_rate:>8.4f} {epsilon:>9.3f}  {when}"
             )
-        print(f"total: {ledger.steps} steps, epsilon {ledger.epsilon():.3f}")
+        print(f"total: {ledger.steps} DP-SGD steps, epsilon {ledger.epsilon():.3f}")
     return 0
 
 

@@ -40,9 +40,28 @@ def test_dry_run_prints_the_calibrated_noise_per_site(capsys):
 
 
 def test_patient_unit_dry_run_uses_patient_sample_rate(capsys):
-    main(["run", "quickstart", "--dry-run", "--set", "privacy.unit=patient"])
+    main(
+        [
+            "run",
+            "quickstart",
+            "--dry-run",
+            "--set",
+            "privacy.unit=patient",
+            "--set",
+            "federation.partition=by-patient",
+        ]
+    )
 
     assert "patients, sample rate" in capsys.readouterr().out
+
+
+def test_patient_unit_with_a_partition_that_splits_patients_is_one_clear_error(capsys):
+    code = main(["run", "quickstart", "--dry-run", "--set", "privacy.unit=patient"])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "privacy.unit" in error and "federation.partition" in error
+    assert "Traceback" not in error
 
 
 def test_a_new_run_never_reuses_an_existing_run_folder(tmp_path, capsys):
@@ -57,16 +76,20 @@ def test_a_new_run_never_reuses_an_existing_run_folder(tmp_path, capsys):
 def test_ledger_prints_a_sites_spending_history(tmp_path, capsys):
     from common.privacy.ledger import PrivacyLedger
 
-    ledger = PrivacyLedger.open(tmp_path / "ledger.json", 1e-5, "rdp")
-    ledger.calibrate(1.0, 0.01)
-    ledger.record(1, 500)
-    ledger.record(2, 500)
+    ledger = PrivacyLedger.open(
+        tmp_path / "ledger.json", unit="image", delta=1e-5, accountant="rdp"
+    )
+    with ledger.transaction():
+        ledger.calibrate(noise_multiplier=1.0, sample_rate=0.01)
+        ledger.record(1, 500)
+        ledger.record(2, 500)
 
     code = main(["ledger", str(tmp_path)])
 
     out = capsys.readouterr().out
     assert code == 0
-    assert "total: 1000 steps, epsilon 2.101" in out
+    assert "total: 1000 DP-SGD steps, epsilon 2.101" in out
+    assert "unit image" in out
     assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]) == 2
 
 

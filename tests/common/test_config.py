@@ -124,7 +124,20 @@ def test_patient_unit_on_source_without_patient_ids_is_an_error():
     raw = {"data": {"source": "medmnist", "medmnist": {"path": "x.npz"}}}
 
     with pytest.raises(UserError, match="patient IDs"):
+        config_from_dict(raw, ["privacy.unit=patient", "federation.partition=by-patient"])
+
+
+@pytest.mark.parametrize("partition", ["iid", "dirichlet"])
+def test_patient_unit_needs_patient_disjoint_sites(partition):
+    raw = {"data": {"source": "phantom"}, "federation": {"partition": partition}}
+
+    with pytest.raises(UserError, match="privacy.unit .*federation.partition"):
         config_from_dict(raw, ["privacy.unit=patient"])
+
+
+def test_the_gdp_accountant_is_a_config_error():
+    with pytest.raises(UserError, match="privacy.accountant must be one of rdp, prv"):
+        config_from_dict({}, ["privacy.accountant=gdp"])
 
 
 def test_per_site_budgets():

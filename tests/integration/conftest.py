@@ -73,6 +73,22 @@ def write_phantom_site(path: Path, seed: int, patients: int = 20) -> None:
     write_medmnist(generate_phantom(options, 28), path)
 
 
+SITE_CLASSES = "[opacity, cardiomegaly, effusion, nodule]"
+
+
+def site_yaml(tmp_path: Path, name: str, target: float = 3.0, maximum: float = 3.0) -> str:
+    """Writes site `name`'s data and a complete site.yaml; returns its --node-config."""
+    write_phantom_site(tmp_path / f"{name}.npz", seed=len(name) + ord(name[-1]))
+    (tmp_path / f"{name}.yaml").write_text(
+        f"name: {name}\nstate_dir: {tmp_path / (name + '-state')}\n"
+        f"data: {{path: {tmp_path / (name + '.npz')}, format: medmnist, "
+        f"options: {{class_names: {SITE_CLASSES}, multi_label: true}}}}\n"
+        f"privacy: {{target_epsilon: {target}, max_epsilon: {maximum}, delta: 1.0e-5, "
+        "unit: image, accountant: rdp}\n"
+    )
+    return f'site-config="{tmp_path / (name + ".yaml")}"'
+
+
 SERVER_CONFIG = """
 name: deployment-test
 data:
@@ -81,7 +97,7 @@ data:
   holdout_fraction: 0.2
   medmnist:
     path: only-the-sites-have-data.npz
-    class_names: [opacity, cardiomegaly, effusion, nodule]
+    class_names: [opacity, cardiomegaly, effusion, nodule]  # SITE_CLASSES
     multi_label: true
 model: {latent_dim: 8, generator_width: 8, discriminator_width: 8}
 training: {batch_size: 8}

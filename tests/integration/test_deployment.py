@@ -10,8 +10,8 @@ from tests.integration.conftest import (
     BIN,
     REPO,
     free_port,
+    site_yaml,
     start_superlink,
-    write_phantom_site,
 )
 
 
@@ -21,11 +21,7 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
         processes, tmp_path, "loopback", "insecure = true", ["--insecure"]
     )
     for site in range(2):
-        write_phantom_site(tmp_path / f"site{site}.npz", seed=site)
-        node_config = (
-            f'data-path="{tmp_path}/site{site}.npz" site-name="site-{site}" '
-            f'state-dir="{tmp_path}/state{site}"'
-        )
+        node_config = site_yaml(tmp_path, f"site-{site}", target=10.0, maximum=10.0)
         processes.start(
             [
                 str(BIN / "flower-supernode"),
@@ -66,16 +62,19 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
     assert summary["stop_reason"] == "completed 2 rounds"
     assert set(summary["epsilon_per_site"]) == {"site-0", "site-1"}
     for site in range(2):
-        (ledger_file,) = (tmp_path / f"state{site}" / "ledgers").glob("*.json")
+        (ledger_file,) = (tmp_path / f"site-{site}-state" / "ledgers").glob("*.json")
         ledger = json.loads(ledger_file.read_text())
-        assert sum(entry["steps"] for entry in ledger["entries"]) == 4
+        assert [entry["mechanism"] for entry in ledger["entries"]] == [
+            "size-estimate",
+            "dp-sgd",
+            "dp-sgd",
+        ]
+        assert sum(entry["steps"] for entry in ledger["entries"]) == 5
     assert (run_dir / "samples.png").exists()
 
 
 def start_supernode(processes, tmp_path, environment, port, site, credentials):
-    node_config = (
-        f'data-path="{tmp_path}/{site}.npz" site-name="{site}" state-dir="{tmp_path}/{site}-state"'
-    )
+    node_config = site_yaml(tmp_path, site, target=10.0, maximum=10.0)
     return processes.start(
         [
             str(BIN / "flower-supernode"),
@@ -115,8 +114,6 @@ def test_tls_federation_admits_registered_sites_only(tmp_path, processes):
         + ["--ssl-keyfile", str(credentials / "superlink.key")],
     )
     time.sleep(4)
-    for seed, site in enumerate(("site-a", "site-b", "intruder")):
-        write_phantom_site(tmp_path / f"{site}.npz", seed=seed)
     for site in ("site-a", "site-b"):
         subprocess.run(
             [str(BIN / "flwr"), "supernode", "register", str(credentials / "sites" / f"{site}.pub")]

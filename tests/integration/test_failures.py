@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from common.protocol import ERROR_REASONS, SiteError
 from tests.integration.conftest import (
     BIN,
     flwr_run,
     launch_superlink,
+    site_yaml,
     start_site,
     start_superlink,
-    write_phantom_site,
 )
 
 
@@ -60,18 +61,8 @@ def stats(run_dir) -> list[dict]:
 
 def ledger_steps(state_dir) -> int:
     (ledger,) = (state_dir / "ledgers").glob("*.json")
-    return sum(entry["steps"] for entry in json.loads(ledger.read_text())["entries"])
-
-
-def site_yaml(tmp_path, name: str, target: float, maximum: float) -> str:
-    """Writes the site's data and site.yaml; returns its --node-config."""
-    write_phantom_site(tmp_path / f"{name}.npz", seed=len(name) + ord(name[-1]))
-    (tmp_path / f"{name}.yaml").write_text(
-        f"name: {name}\nstate_dir: {tmp_path / (name + '-state')}\n"
-        f"data: {{path: {tmp_path / (name + '.npz')}}}\n"
-        f"privacy: {{target_epsilon: {target}, max_epsilon: {maximum}}}\n"
-    )
-    return f'site-config="{tmp_path / (name + ".yaml")}"'
+    entries = json.loads(ledger.read_text())["entries"]
+    return sum(entry["steps"] for entry in entries if entry["mechanism"] == "dp-sgd")
 
 
 def finish(run, tmp_path, log: str, run_dir) -> dict:
@@ -140,8 +131,10 @@ def test_lost_site_spent_budget_and_restarted_site(tmp_path, processes):
     # The failures also list the SuperNodes that were stopped (unavailable or timed out).
     refusals = [f["reason"] for row in stats(second_dir) for f in row["failures"] if f["refused"]]
     assert len(refusals) == 2
-    assert "site-a refuses round 1" in refusals[0]
-    assert "above its maximum 2" in refusals[0]
+    assert refusals[0] == f"{ERROR_REASONS[SiteError.REFUSED_BUDGET]} (code 4101)"
+    # The details are in site-a's own log, not at the server.
+    site_log = (tmp_path / "site-a-state" / "site.log").read_text()
+    assert "site-a refuses round 1" in site_log and "above its maximum 2" in site_log
     assert ledger_steps(tmp_path / "site-a-state") == 4
     assert ledger_steps(tmp_path / "site-b-state") == 8
     assert second["epsilon_per_site"]["site-b"] > first["epsilon_per_site"]["site-b"]
@@ -151,7 +144,7 @@ def test_lost_site_spent_budget_and_restarted_site(tmp_path, processes):
         text=True,
         check=True,
     ).stdout
-    assert "total: 8 steps" in history
+    assert "total: 8 DP-SGD steps" in history
 
 
 @pytest.mark.timeout(600)

@@ -144,7 +144,7 @@ def test_resume_continues_from_the_last_completed_round(tmp_path):
     assert state.round == 3
     assert len((tmp_path / "stats.jsonl").read_text().splitlines()) == 3
     ledger = json.loads((tmp_path / "sites" / "site-0" / "ledger.json").read_text())
-    assert sum(entry["steps"] for entry in ledger["entries"]) == 6
+    assert sum(e["steps"] for e in ledger["entries"] if e["mechanism"] == "dp-sgd") == 6
 
 
 def test_a_kill_between_stats_and_checkpoint_leaves_no_duplicate_round(tmp_path):
@@ -190,7 +190,7 @@ def test_a_failed_site_is_asked_again_without_re_running_the_others(tmp_path):
     assert state.round == 3
     assert attempts.count((0, 1)) == 1  # site 0 answered once per round: no double spend
     ledger = json.loads((tmp_path / "sites" / "site-0" / "ledger.json").read_text())
-    assert sum(entry["steps"] for entry in ledger["entries"]) == 6
+    assert sum(e["steps"] for e in ledger["entries"] if e["mechanism"] == "dp-sgd") == 6
 
 
 def test_fewer_than_min_sites_after_retries_stops_with_a_clear_reason(tmp_path):
