@@ -10,6 +10,10 @@
   exact binomial bounds on TPR and FPR give eps >= log((TPR_low - delta) / FPR_high), and the
   same for the complementary rates.
 Both take a union bound over the settings they try, so picking the best one stays valid.
+
+Every bound has a ceiling: what a perfect attacker (every guess right, scores perfectly
+separated) would certify with the same design and confidence. No claim above the ceiling can be
+refuted, whatever the mechanism does, so an audit must say when the claim is above it.
 """
 
 import math
@@ -50,6 +54,78 @@ def one_run_epsilon(scores: np.ndarray, included: np.ndarray, confidence: float 
     return best
 
 
+def rates_epsilon(
+    *,
+    true_positives: int,
+    positives: int,
+    false_positives: int,
+    negatives: int,
+    delta: float,
+    level: float,
+) -> float:
+    """The bound at one threshold: one-sided exact (Clopper-Pearson) bounds on TPR and FPR,
+    each at error `level`, in eps >= log((TPR_low - delta) / FPR_high) or the same for the
+    complementary rates; 0 when neither is positive."""
+    tp, fp = true_positives, false_positives
+    tpr_low = beta.ppf(level, tp, positives - tp + 1) if tp > 0 else 0.0
+    fpr_high = beta.ppf(1 - level, fp + 1, negatives - fp) if fp < negatives else 1.0
+    candidates = []
+    if tpr_low - delta > 0:
+        candidates.append(math.log((tpr_low - delta) / fpr_high))
+    if 1 - fpr_high - delta > 0:
+        candidates.append(math.log((1 - fpr_high - delta) / (1 - tpr_low)))
+    return float(max(candidates, default=0.0))
+
+
+def _threshold_level(confidence: float, thresholds: int) -> float:
+    # Two one-sided bounds per threshold and two directions share the error budget.
+    return (1 - confidence) / (4 * thresholds)
+
+
+def thresholds_epsilon(
+    *,
+    true_positives: np.ndarray,
+    positives: int,
+    false_positives: np.ndarray,
+    negatives: int,
+    delta: float,
+    confidence: float = 0.95,
+) -> dict:
+    """Best rates_epsilon over thresholds fixed before the scores were drawn, union-bounded.
+
+    true_positives[i] / false_positives[i]: positives / negatives scoring at or above
+    threshold i. Returns the bound and the index of the threshold that gave it."""
+    level = _threshold_level(confidence, len(true_positives))
+    best = {"epsilon": 0.0, "threshold_index": None}
+    for index, (tp, fp) in enumerate(zip(true_positives, false_positives)):
+        eps = rates_epsilon(
+            true_positives=int(tp),
+            positives=positives,
+            false_positives=int(fp),
+            negatives=negatives,
+            delta=delta,
+            level=level,
+        )
+        if eps > best["epsilon"]:
+            best = {"epsilon": eps, "threshold_index": index}
+    return best
+
+
+def thresholds_ceiling(
+    *, positives: int, negatives: int, thresholds: int, delta: float, confidence: float = 0.95
+) -> float:
+    """thresholds_epsilon of a perfect attacker: one threshold with every positive at or above
+    it and every negative below."""
+    return rates_epsilon(
+        true_positives=positives,
+        positives=positives,
+        false_positives=0,
+        negatives=negatives,
+        delta=delta,
+        level=_threshold_level(confidence, thresholds),
+    )
+
+
 def clopper_pearson_epsilon(
     scores: np.ndarray,
     included: np.ndarray,
@@ -60,20 +136,51 @@ def clopper_pearson_epsilon(
     """Lower bound from exact binomial CIs of TPR and FPR, best over score quantiles."""
     inside, outside = scores[included], scores[~included]
     cuts = np.unique(np.quantile(scores, np.linspace(0.05, 0.95, thresholds)))
-    # Two one-sided bounds per threshold and two directions share the error budget.
-    level = (1 - confidence) / (4 * len(cuts))
-    best = {"epsilon": 0.0, "threshold": None}
-    for cut in cuts:
-        tp, fp = int((inside >= cut).sum()), int((outside >= cut).sum())
-        n_in, n_out = len(inside), len(outside)
-        tpr_low = beta.ppf(level, tp, n_in - tp + 1) if tp > 0 else 0.0
-        fpr_high = beta.ppf(1 - level, fp + 1, n_out - fp) if fp < n_out else 1.0
-        candidates = []
-        if tpr_low - delta > 0:
-            candidates.append(math.log((tpr_low - delta) / fpr_high))
-        if 1 - fpr_high - delta > 0:
-            candidates.append(math.log((1 - fpr_high - delta) / (1 - tpr_low)))
-        eps = max(candidates, default=0.0)
-        if eps > best["epsilon"]:
-            best = {"epsilon": float(eps), "threshold": float(cut)}
-    return best
+    best = thresholds_epsilon(
+        true_positives=(inside[None, :] >= cuts[:, None]).sum(axis=1),
+        positives=len(inside),
+        false_positives=(outside[None, :] >= cuts[:, None]).sum(axis=1),
+        negatives=len(outside),
+        delta=delta,
+        confidence=confidence,
+    )
+    index = best.pop("threshold_index")
+    return {**best, "threshold": None if index is None else float(cuts[index])}
+
+
+def separated_scores(included: np.ndarray) -> np.ndarray:
+    """A perfect attacker's scores: distinct, every included canary above every excluded one."""
+    return included.astype(float) + np.arange(len(included)) / (2 * len(included))
+
+
+def one_run_ceiling(included: np.ndarray, confidence: float = 0.95) -> float:
+    """The one-run bound a perfect attacker certifies with these canaries."""
+    return one_run_epsilon(separated_scores(included), included, confidence)["epsilon"]
+
+
+def clopper_pearson_ceiling(
+    included: np.ndarray, delta: float, confidence: float = 0.95, thresholds: int = 20
+) -> float:
+    """The Clopper-Pearson bound a perfect attacker certifies with these canaries."""
+    scores = separated_scores(included)
+    return clopper_pearson_epsilon(scores, included, delta, confidence, thresholds)["epsilon"]
+
+
+def claim_testable(*, ceiling: float, claimed: float) -> bool:
+    """Whether a violation of the claim could be found at all: the ceiling reaches it."""
+    return ceiling >= claimed
+
+
+def untestable_note(*, ceiling: float, claimed: float, remedy: str) -> str:
+    """The sentence an audit report must carry when its ceiling is below the claim."""
+    if claim_testable(ceiling=ceiling, claimed=claimed):
+        return ""
+    if math.isinf(claimed):
+        return (
+            f"the audit cannot test this claim: it is non-private (epsilon inf), above any "
+            f"ceiling (this audit's: {ceiling:.2f})"
+        )
+    return (
+        f"the audit cannot test this claim: its ceiling {ceiling:.2f} is below the claimed "
+        f"{claimed:.3f}; {remedy}"
+    )

@@ -10,6 +10,10 @@ patient-disjoint from both members and evaluation non-members:
 - phantom runs: a fresh phantom population drawn with another seed (different patients);
 - other sources: half of the holdout's patients; the other half are the evaluation
   non-members.
+
+The control population (the membership attacks' negative control, attacks.controls) is real
+images of the training population that no site trained on: for phantom runs a third fresh
+population; other sources have none, and the control falls back to half of the non-members.
 """
 
 import dataclasses
@@ -34,6 +38,7 @@ from common.run_data import RunData
 
 # Phantom patients come from RNGs seeded by (seed, patient): another seed is other patients.
 AUXILIARY_SEED_OFFSET = 1_000_003
+CONTROL_SEED_OFFSET = 2_000_003
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ class AttackOptions:
     embedding_steps: int = 400
     linkage_steps: int = 600
     reconstruction_steps: int = 150
-    audit_steps: int = 1000
+    audit_steps: int = 500
     audit_canaries: int = 500
     audit_site: int = 0
 
@@ -60,6 +65,8 @@ class AttackContext:
     nonmembers: ImageSet
     auxiliary: ImageSet
     auxiliary_source: str
+    control: ImageSet | None  # the control population, when the data offers one
+    control_source: str
     figures_dir: Path
     cache_dir: Path
     options: AttackOptions
@@ -109,10 +116,14 @@ class AttackContext:
                 "synthetic": self.run.synthetic,
                 "training": self.run.members,
             }[which].images
-            if self._center is None:
-                self._center = mean_feature(self.encoder(), self.auxiliary.images)
-            self._embeddings[which] = embed(self.encoder(), images, self._center)
+            self._embeddings[which] = self.embed(images)
         return self._embeddings[which]
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Embeddings of any images, centred like those of `embedding`."""
+        if self._center is None:
+            self._center = mean_feature(self.encoder(), self.auxiliary.images)
+        return embed(self.encoder(), images, self._center)
 
 
 def member_sites(run: RunData) -> np.ndarray:
@@ -122,37 +133,57 @@ def member_sites(run: RunData) -> np.ndarray:
     return np.array([owner[i] for i in sorted(owner)], dtype=np.int64)
 
 
-def _split_by_patient(data: ImageSet, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def split_by_patient(data: ImageSet, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of two patient-disjoint halves (by patient count) of `data`."""
     keys = data.patient_keys()
     patients = rng.permutation(np.unique(keys))
     first = np.isin(keys, patients[: len(patients) // 2])
     return np.flatnonzero(first), np.flatnonzero(~first)
 
 
+def _fresh_phantom(run: RunData, patients: int, seed_offset: int, prefix: str) -> ImageSet:
+    """Phantom patients of the run's distribution that the run has not seen."""
+    data_config = run.config.data
+    phantom = dataclasses.replace(
+        data_config.options, num_patients=patients, seed=data_config.options.seed + seed_offset
+    )
+    fresh = generate_phantom(phantom, data_config.resolution)
+    ids = np.char.add(prefix, fresh.patient_ids.astype(str))
+    return dataclasses.replace(fresh, patient_ids=ids)
+
+
 def auxiliary_data(run: RunData, options: AttackOptions) -> tuple[ImageSet, ImageSet, str]:
     """(auxiliary images, evaluation non-members, how the auxiliary images were obtained)."""
-    data_config = run.config.data
-    if data_config.source == "phantom":
-        phantom = dataclasses.replace(
-            data_config.options,
-            num_patients=options.auxiliary_patients,
-            seed=data_config.options.seed + AUXILIARY_SEED_OFFSET,
-        )
-        fresh = generate_phantom(phantom, data_config.resolution)
-        auxiliary = dataclasses.replace(
-            fresh, patient_ids=np.char.add("aux-", fresh.patient_ids.astype(str))
-        )
+    if run.config.data.source == "phantom":
+        patients = options.auxiliary_patients
+        auxiliary = _fresh_phantom(run, patients, AUXILIARY_SEED_OFFSET, "aux-")
+        seed = run.config.data.options.seed + AUXILIARY_SEED_OFFSET
         how = (
-            f"a fresh phantom population ({options.auxiliary_patients} patients, seed "
-            f"{phantom.seed}), disjoint from the run's patients"
+            f"a fresh phantom population ({patients} patients, seed {seed}), disjoint from the "
+            "run's patients"
         )
         return auxiliary, run.holdout, how
-    reference, evaluation = _split_by_patient(run.holdout, np.random.default_rng(options.seed))
+    reference, evaluation = split_by_patient(run.holdout, np.random.default_rng(options.seed))
     how = (
         f"half of the holdout's patients ({len(reference)} images); the other half "
         f"({len(evaluation)} images) are the evaluation non-members"
     )
     return run.holdout.subset(reference), run.holdout.subset(evaluation), how
+
+
+def control_population(run: RunData, count: int) -> tuple[ImageSet | None, str]:
+    """(about `count` real images of the training population that no site trained on, how
+    they were obtained); None where the data has no such images."""
+    if run.config.data.source != "phantom":
+        return None, "none (only phantom runs can draw more of the training population)"
+    patients = max(2, -(-count // run.config.data.options.images_per_patient))
+    fresh = _fresh_phantom(run, patients, CONTROL_SEED_OFFSET, "control-")
+    seed = run.config.data.options.seed + CONTROL_SEED_OFFSET
+    how = (
+        f"a fresh phantom population of the training distribution ({patients} patients, seed "
+        f"{seed}) that no site trained on"
+    )
+    return fresh.subset(np.arange(min(count, len(fresh)))), how
 
 
 def build_context(
@@ -165,6 +196,7 @@ def build_context(
         count = min(count, options.members)
     chosen_members = np.sort(rng.choice(len(run.members), count, replace=False))
     chosen_nonmembers = np.sort(rng.choice(len(nonmember_pool), count, replace=False))
+    control, control_source = control_population(run, count)
     return AttackContext(
         run=run,
         members=run.members.subset(chosen_members),
@@ -172,6 +204,8 @@ def build_context(
         nonmembers=nonmember_pool.subset(chosen_nonmembers),
         auxiliary=auxiliary,
         auxiliary_source=how,
+        control=control,
+        control_source=control_source,
         figures_dir=figures_dir,
         cache_dir=cache_dir,
         options=options,

@@ -13,6 +13,8 @@ Also: distance to closest record (DCR) and nearest-neighbour distance ratio (NND
 percentiles for synthetic vs holdout images, and authenticity (Alaa et al. 2022): the share
 of synthetic images farther from their nearest training image than that image is from its own
 nearest training neighbour.
+Positive control: near-copies of training images (pixel noise, a brightness shift), which the
+detectors must flag as copies.
 """
 
 import numpy as np
@@ -20,6 +22,7 @@ import torch
 from scipy.stats import binomtest
 
 from attacks.context import AttackContext
+from attacks.controls import DETECTION_FLOOR, near_copies, power
 from attacks.neighbours import CHUNK, most_similar, nearest, pixels
 from attacks.plots import plot_pairs
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
@@ -28,6 +31,7 @@ GRID = 4
 COPY_QUANTILE = 0.999
 GALLERY_PAIRS = 10
 SIGNIFICANCE = 0.01
+PLANTED_COPIES = 100
 
 
 def tiles(images: np.ndarray) -> torch.Tensor:
@@ -64,6 +68,33 @@ def _copies(hits: np.ndarray, expected: float) -> dict:
         "expected_by_chance": expected,
         "p_value": float(binomtest(int(hits.sum()), len(hits), expected, "greater").pvalue),
     }
+
+
+def planted_power(
+    context: AttackContext, *, similarity_bar: float, tiled_bar: float, holdout_count: int
+) -> dict:
+    """The positive control: the share of near-copies of training images, as if planted in
+    the synthetic set, that either detector flags at its threshold."""
+    training = context.run.members
+    rng = np.random.default_rng(context.options.seed)
+    chosen = rng.choice(len(training), min(len(training), PLANTED_COPIES), replace=False)
+    copies = near_copies(training.images[chosen], rng)
+    similarity = most_similar(context.embed(copies), context.embedding("training"))[0][:, 0]
+    found = (similarity > similarity_bar) | (tiled_distance(copies, training.images)[0] < tiled_bar)
+    return power(
+        control=(
+            f"{len(copies)} near-copies of training images (pixel noise, brightness shift) "
+            "planted in the synthetic set: share detected"
+        ),
+        value=float(found.mean()),
+        floor=DETECTION_FLOOR,
+        count=len(copies),
+        advice=(
+            f"more holdout images (the thresholds sit at the {COPY_QUANTILE:.1%} quantile of "
+            f"{holdout_count} holdout images) or a longer embedding schedule (embedding_steps, "
+            f"now {context.options.embedding_steps})"
+        ),
+    )
 
 
 @register(
@@ -142,6 +173,9 @@ def attack(context: AttackContext) -> AttackResult:
     return AttackResult(
         findings=findings,
         leaked=bool(leaked),
+        power=planted_power(
+            context, similarity_bar=similarity_bar, tiled_bar=tiled_bar, holdout_count=len(holdout)
+        ),
         figures=[str(gallery.relative_to(run.run_dir))],
         summary=(
             f"copy rate {embedding['copy_rate']:.2%} (embedding) and {tiled['copy_rate']:.2%} "

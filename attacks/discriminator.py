@@ -6,21 +6,29 @@ Score: the discriminator's logit on the query (higher = member). Each member is 
 own site's discriminator, each non-member by a randomly drawn site's. Calibrated: minus the
 mean logit of the query's 5 nearest auxiliary images (self-supervised embedding) under the same
 discriminator, so images the discriminator likes for their look alone stop looking like
-members.
+members. Positive control: copies of the site discriminators trained further to call planted
+images real and other real images fake, until they have memorized them.
 """
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from attacks.context import AttackContext
+from attacks.controls import Planted, Queries, Scorer, membership_attack
 from attacks.embedding import to_tensor
 from attacks.neighbours import most_similar
 from attacks.registry import DISCRIMINATOR_ACCESS, AttackResult, register
+from common.data import ImageSet
 from common.models import Discriminator
 
 NEIGHBOURS = 5
+# The positive control's memorization: full-batch steps on the planted images.
+MEMORIZE_STEPS = 100
+MEMORIZE_LR = 3e-3
 
 
 def load_site_discriminator(context: AttackContext, site: int) -> Discriminator | None:
@@ -41,6 +49,49 @@ def logits(discriminator: Discriminator, images: np.ndarray, labels: np.ndarray)
     return discriminator(to_tensor(images), torch.from_numpy(labels)).numpy()
 
 
+def memorized(
+    discriminator: Discriminator, planted: ImageSet, others: ImageSet, seed: int
+) -> Discriminator:
+    """A copy of `discriminator` trained further to call `planted` real and as many `others`
+    (other real images) fake: one that has memorized exactly the planted images."""
+    torch.manual_seed(seed)
+    model = copy.deepcopy(discriminator).train()
+    rows = np.random.default_rng(seed).choice(len(others), min(len(others), len(planted)), False)
+    images = to_tensor(np.concatenate([planted.images, others.images[rows]]))
+    labels = torch.from_numpy(np.concatenate([planted.labels, others.labels[rows]]))
+    target = torch.cat([torch.ones(len(planted)), torch.zeros(len(rows))])
+    optimizer = torch.optim.Adam(model.parameters(), lr=MEMORIZE_LR)
+    for _ in range(MEMORIZE_STEPS):
+        loss = F.binary_cross_entropy_with_logits(model(images, labels), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+def scorer(context: AttackContext, discriminators: dict[int, Discriminator]) -> Scorer:
+    """Each query scored by its site's discriminator: (raw, calibrated) logits."""
+    auxiliary = context.auxiliary
+
+    def score(queries: Queries) -> dict[str, np.ndarray]:
+        data = queries.data
+        neighbours = most_similar(
+            context.embed(data.images), context.embedding("auxiliary"), k=NEIGHBOURS
+        )[1]
+        raw, calibrated = np.zeros(len(data)), np.zeros(len(data))
+        for site, discriminator in discriminators.items():
+            mine = queries.sites == site
+            if not mine.any():
+                continue
+            raw[mine] = logits(discriminator, data.images[mine], data.labels[mine])
+            near = neighbours[mine][:, :NEIGHBOURS].reshape(-1)
+            baseline = logits(discriminator, auxiliary.images[near], auxiliary.labels[near])
+            calibrated[mine] = raw[mine] - baseline.reshape(-1, NEIGHBOURS).mean(axis=1)
+        return {"discriminator logit": raw, "calibrated": calibrated}
+
+    return score
+
+
 @register(
     "mia-discriminator",
     DISCRIMINATOR_ACCESS,
@@ -56,33 +107,26 @@ def attack(context: AttackContext) -> AttackResult:
         return AttackResult(
             skipped=f"no discriminator state (training-state.pt) for {', '.join(missing)}"
         )
-    rng = np.random.default_rng(context.options.seed)
-    nonmember_sites = rng.integers(0, len(discriminators), len(context.nonmembers))
-    auxiliary = context.auxiliary
-    scores = {}
-    for name, data, owners in (
-        ("members", context.members, context.member_sites),
-        ("nonmembers", context.nonmembers, nonmember_sites),
-    ):
-        neighbours = most_similar(
-            context.embedding(name), context.embedding("auxiliary"), k=NEIGHBOURS
-        )[1]
-        raw, calibrated = np.zeros(len(data)), np.zeros(len(data))
-        for site, discriminator in discriminators.items():
-            mine = owners == site
-            if not mine.any():
-                continue
-            raw[mine] = logits(discriminator, data.images[mine], data.labels[mine])
-            near = neighbours[mine][:, :NEIGHBOURS].reshape(-1)
-            baseline = logits(discriminator, auxiliary.images[near], auxiliary.labels[near])
-            calibrated[mine] = raw[mine] - baseline.reshape(-1, NEIGHBOURS).mean(axis=1)
-        scores[name] = (raw, calibrated)
-    return AttackResult(
+    seed = context.options.seed
+
+    def plant(queries: Queries) -> Planted:
+        fitted = {
+            site: memorized(model, queries.data, context.run.members, seed)
+            for site, model in discriminators.items()
+        }
+        description = (
+            f"the site discriminators trained {MEMORIZE_STEPS} more steps to call them real "
+            "and members fake"
+        )
+        return Planted(queries, scorer(context, fitted), description)
+
+    return membership_attack(
+        context,
+        score=scorer(context, discriminators),
+        plant=plant,
+        advice=(
+            f"more non-members to plant and compare (now {len(context.nonmembers)}) or more "
+            f"auxiliary images for the calibration (now {len(context.auxiliary)})"
+        ),
         findings={"sites": len(discriminators)},
-        membership={
-            "discriminator logit": context.membership_metrics(
-                scores["members"][0], scores["nonmembers"][0]
-            ),
-            "calibrated": context.membership_metrics(scores["members"][1], scores["nonmembers"][1]),
-        },
     )

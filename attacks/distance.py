@@ -7,17 +7,33 @@ member). Calibrated: minus (that distance - the distance to the nearest referenc
 images that are close to everything (typical anatomy) stop looking like members.
 """
 
+import numpy as np
+
 from attacks.context import AttackContext
+from attacks.controls import (
+    Queries,
+    Scorer,
+    copies_in_synthetic,
+    membership_attack,
+    with_images,
+)
 from attacks.neighbours import nearest, pixels
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
+from common.data import ImageSet
 
 
-def query_scores(context: AttackContext, images) -> tuple:
-    """(uncalibrated, calibrated) scores of `images`."""
-    query = pixels(images)
-    to_synthetic = nearest(query, pixels(context.run.synthetic.images))[0][:, 0]
-    to_reference = nearest(query, pixels(context.auxiliary.images))[0][:, 0]
-    return -to_synthetic, to_reference - to_synthetic
+def scorer(context: AttackContext, synthetic: ImageSet) -> Scorer:
+    """(uncalibrated, calibrated) scores of queries against `synthetic`."""
+    synthetic_pixels = pixels(synthetic.images)
+    reference = pixels(context.auxiliary.images)
+
+    def score(queries: Queries) -> dict[str, np.ndarray]:
+        query = pixels(queries.data.images)
+        to_synthetic = nearest(query, synthetic_pixels)[0][:, 0]
+        to_reference = nearest(query, reference)[0][:, 0]
+        return {"nearest synthetic": -to_synthetic, "calibrated": to_reference - to_synthetic}
+
+    return score
 
 
 @register(
@@ -28,11 +44,14 @@ def query_scores(context: AttackContext, images) -> tuple:
     "higher score (closer to a synthetic image) = member",
 )
 def attack(context: AttackContext) -> AttackResult:
-    members = query_scores(context, context.members.images)
-    nonmembers = query_scores(context, context.nonmembers.images)
-    return AttackResult(
-        membership={
-            "nearest synthetic": context.membership_metrics(members[0], nonmembers[0]),
-            "calibrated": context.membership_metrics(members[1], nonmembers[1]),
-        }
+    return membership_attack(
+        context,
+        score=scorer(context, context.run.synthetic),
+        plant=copies_in_synthetic(
+            lambda added: scorer(context, with_images(context.run.synthetic, added))
+        ),
+        advice=(
+            "more non-member images, so that the planted copies and the non-members they are "
+            "compared with are more than a handful"
+        ),
     )

@@ -12,7 +12,9 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KernelDensity
 
 from attacks.context import AttackContext
+from attacks.controls import Queries, Scorer, copies_in_synthetic, membership_attack
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
+from common.data import ImageSet
 
 COMPONENTS = 8
 
@@ -23,6 +25,28 @@ def _density(samples: np.ndarray) -> KernelDensity:
     return KernelDensity(bandwidth=bandwidth).fit(samples)
 
 
+def _components(reference: np.ndarray) -> int:
+    return min(COMPONENTS, reference.shape[1], len(reference) - 1)
+
+
+def scorer(context: AttackContext, synthetic: np.ndarray) -> Scorer:
+    """Density ratios against `synthetic`, the synthetic set's embeddings."""
+    reference = context.embedding("auxiliary")
+    pca = PCA(_components(reference), whiten=True, random_state=context.options.seed)
+    pca.fit(reference)
+    synthetic_density = _density(pca.transform(synthetic))
+    reference_density = _density(pca.transform(reference))
+
+    def score(queries: Queries) -> dict[str, np.ndarray]:
+        projected = pca.transform(context.embed(queries.data.images))
+        ratio = synthetic_density.score_samples(projected) - reference_density.score_samples(
+            projected
+        )
+        return {"density ratio": ratio}
+
+    return score
+
+
 @register(
     "mia-domias",
     SYNTHETIC_ONLY,
@@ -30,23 +54,19 @@ def _density(samples: np.ndarray) -> KernelDensity:
     "higher score (synthetic density above reference density) = member",
 )
 def attack(context: AttackContext) -> AttackResult:
+    synthetic = context.embedding("synthetic")
     reference = context.embedding("auxiliary")
-    components = min(COMPONENTS, reference.shape[1], len(reference) - 1)
-    pca = PCA(components, whiten=True, random_state=context.options.seed).fit(reference)
-    synthetic_density = _density(pca.transform(context.embedding("synthetic")))
-    reference_density = _density(pca.transform(reference))
 
-    def score(embeddings: np.ndarray) -> np.ndarray:
-        projected = pca.transform(embeddings)
-        return synthetic_density.score_samples(projected) - reference_density.score_samples(
-            projected
-        )
+    def with_copies(added: ImageSet) -> Scorer:
+        return scorer(context, np.concatenate([synthetic, context.embed(added.images)]))
 
-    return AttackResult(
-        findings={"pca_components": int(components)},
-        membership={
-            "density ratio": context.membership_metrics(
-                score(context.embedding("members")), score(context.embedding("nonmembers"))
-            )
-        },
+    return membership_attack(
+        context,
+        score=scorer(context, synthetic),
+        plant=copies_in_synthetic(with_copies),
+        advice=(
+            f"a longer embedding schedule (embedding_steps, now {context.options.embedding_steps})"
+            f" or a larger reference set (now {len(reference)} auxiliary images)"
+        ),
+        findings={"pca_components": _components(reference)},
     )

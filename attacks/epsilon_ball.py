@@ -12,8 +12,16 @@ import numpy as np
 import torch
 
 from attacks.context import AttackContext
+from attacks.controls import (
+    Queries,
+    Scorer,
+    copies_in_synthetic,
+    membership_attack,
+    with_images,
+)
 from attacks.neighbours import CHUNK, nearest, pixels
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
+from common.data import ImageSet
 
 
 def ball_counts(queries: np.ndarray, synthetic: np.ndarray, radius: float) -> np.ndarray:
@@ -28,6 +36,17 @@ def ball_counts(queries: np.ndarray, synthetic: np.ndarray, radius: float) -> np
     return np.concatenate(counts)
 
 
+def scorer(synthetic: ImageSet, radius: float) -> Scorer:
+    """Ball counts against `synthetic`; the radius stays the run's own, so planted copies
+    change the counts, not the ball."""
+    synthetic_pixels = pixels(synthetic.images)
+
+    def score(queries: Queries) -> dict[str, np.ndarray]:
+        return {"epsilon-ball": ball_counts(pixels(queries.data.images), synthetic_pixels, radius)}
+
+    return score
+
+
 @register(
     "mia-epsilon-ball",
     SYNTHETIC_ONLY,
@@ -38,9 +57,16 @@ def ball_counts(queries: np.ndarray, synthetic: np.ndarray, radius: float) -> np
 def attack(context: AttackContext) -> AttackResult:
     synthetic = pixels(context.run.synthetic.images)
     radius = float(np.median(nearest(pixels(context.auxiliary.images), synthetic)[0][:, 0]))
-    members = ball_counts(pixels(context.members.images), synthetic, radius)
-    nonmembers = ball_counts(pixels(context.nonmembers.images), synthetic, radius)
-    return AttackResult(
+    return membership_attack(
+        context,
+        score=scorer(context.run.synthetic, radius),
+        plant=copies_in_synthetic(
+            lambda added: scorer(with_images(context.run.synthetic, added), radius)
+        ),
+        advice=(
+            "the median-heuristic ball holds about one synthetic image around a typical "
+            "non-member, so one copy barely changes a count; a smaller radius, or more "
+            "non-members to plant and compare"
+        ),
         findings={"epsilon": radius},
-        membership={"epsilon-ball": context.membership_metrics(members, nonmembers)},
     )

@@ -5,8 +5,9 @@ same modality with patient IDs (the auxiliary data) to train a verification netw
 auditor then asks whether synthetic images re-identify training patients.
 
 A siamese encoder (two images of one patient are the two views of a contrastive loss) is
-trained on auxiliary patients; its verification AUC on held-out auxiliary patients comes first:
-a network that cannot link two real images of one patient proves nothing about synthetic ones.
+trained on auxiliary patients; its verification AUC on held-out auxiliary patients comes first
+(the positive control; below VERIFICATION_AUC_FLOOR the verdict is inconclusive): a network
+that cannot link two real images of one patient proves nothing about synthetic ones.
 Pair score: cosine similarity (higher = same patient); the match threshold is the one with
 0.1% false positives on real different-patient pairs.
 
@@ -27,6 +28,7 @@ from scipy.stats import binomtest
 from sklearn.metrics import roc_auc_score
 
 from attacks.context import AttackContext
+from attacks.controls import VERIFICATION_AUC_FLOOR, power
 from attacks.embedding import augment, cached_encoder, embed, to_tensor, train_contrastive
 from attacks.neighbours import most_similar
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
@@ -92,6 +94,27 @@ def retrieval_p_value(
     labels = np.arange(gallery_size) < member_count
     null = np.array([hits[rng.permutation(labels)].sum() for _ in range(PERMUTATIONS)])
     return float((1 + (null >= observed).sum()) / (1 + PERMUTATIONS))
+
+
+def paired_patients(data: ImageSet) -> int:
+    """Patients with at least two images: the only ones a pair of one patient can come from."""
+    return int((np.unique(data.patient_keys(), return_counts=True)[1] >= 2).sum())
+
+
+def verification_power(train: ImageSet, verify: ImageSet, *, auc: float, steps: int) -> dict:
+    """The positive control: can the network link two real images of one patient at all?"""
+    trained, verified = paired_patients(train), paired_patients(verify)
+    return power(
+        control=f"verification AUC on real pairs of {verified} held-out auxiliary patients",
+        value=auc,
+        floor=VERIFICATION_AUC_FLOOR,
+        count=verified,
+        advice=(
+            f"more auxiliary patients with two or more images (it trained on {trained} and "
+            f"verified on {verified}; auxiliary_patients for phantom runs, a larger holdout "
+            f"otherwise) or a longer schedule (linkage_steps, now {steps})"
+        ),
+    )
 
 
 def _significantly_above(hits: int, trials: int, chance: float) -> float:
@@ -166,6 +189,7 @@ def attack(context: AttackContext) -> AttackResult:
     return AttackResult(
         findings=findings,
         leaked=bool(linked),
+        power=verification_power(train, verify, auc=float(auc), steps=options.linkage_steps),
         summary=(
             f"verification AUC {auc:.3f} on real pairs; {matched.mean():.1%} of synthetic images "
             f"match a training patient (real non-members: {baseline_share:.1%}); precision@1 "

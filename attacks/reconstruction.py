@@ -6,13 +6,17 @@ found by gradient descent from several random starts (higher = member). Calibrat
 distance from the query to its nearest reference image (real non-members), standing in for
 GAN-Leaks' reference generator, which would cost a second GAN training. Latent search is the
 costliest attack, so it scores at most MAX_QUERIES members and as many non-members.
+Positive control: the generator's own outputs, which a working search reconstructs exactly.
 """
+
+import dataclasses
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from attacks.context import AttackContext
+from attacks.controls import Planted, Queries, membership_attack
 from attacks.embedding import to_tensor
 from attacks.neighbours import nearest, pixels
 from attacks.registry import GENERATOR_ACCESS, AttackResult, register
@@ -23,6 +27,7 @@ RESTARTS = 3
 BATCH = 256
 MAX_QUERIES = 300
 LEARNING_RATE = 0.05
+OUTPUTS_SEED_OFFSET = 7919
 
 
 def reconstruction_distances(
@@ -62,6 +67,15 @@ def _component_distances(
     return np.concatenate(best)
 
 
+@torch.no_grad()
+def own_outputs(generator: AnyGenerator, labels: np.ndarray, seed: int) -> np.ndarray:
+    """uint8 images G(z, label), one per label: images the generator holds exactly."""
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(len(labels), generator.latent_dim, generator=rng)
+    images = generator(z, torch.from_numpy(labels)).squeeze(1)
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
 @register(
     "mia-reconstruction",
     GENERATOR_ACCESS,
@@ -73,24 +87,26 @@ def attack(context: AttackContext) -> AttackResult:
     generator, _, _ = load_run_generator(context.run.run_dir)
     steps, seed = context.options.reconstruction_steps, context.options.seed
     reference = pixels(context.auxiliary.images)
-    scores, queried = {}, {}
-    rng = np.random.default_rng(seed)
-    for name, data in (("members", context.members), ("nonmembers", context.nonmembers)):
-        if len(data) > MAX_QUERIES:
-            data = data.subset(rng.choice(len(data), MAX_QUERIES, replace=False))
+
+    def score(queries: Queries) -> dict[str, np.ndarray]:
+        data = queries.data
         distance = reconstruction_distances(generator, data.images, data.labels, steps, seed)
         to_reference = nearest(pixels(data.images), reference)[0][:, 0]
-        scores[name], queried[name] = (-distance, to_reference - distance), data
+        return {"reconstruction": -distance, "calibrated": to_reference - distance}
 
-    def metrics(which: int) -> dict:
-        return context.membership_metrics(
-            scores["members"][which],
-            scores["nonmembers"][which],
-            members=queried["members"],
-            nonmembers=queried["nonmembers"],
-        )
+    def plant(queries: Queries) -> Planted:
+        # A memorized image is one the generator can output: its own outputs stand for the
+        # planted images (their labels; not the search's seed, whose first start would be
+        # the answer).
+        images = own_outputs(generator, queries.data.labels, seed + OUTPUTS_SEED_OFFSET)
+        own = Queries(dataclasses.replace(queries.data, images=images), queries.sites)
+        return Planted(own, score, "the generator's own outputs G(z, label)")
 
-    return AttackResult(
+    return membership_attack(
+        context,
+        score=score,
+        plant=plant,
+        advice=f"a longer latent search (reconstruction_steps, now {steps}; {RESTARTS} restarts)",
         findings={"optimisation_steps": steps, "restarts": RESTARTS},
-        membership={"reconstruction": metrics(0), "calibrated": metrics(1)},
+        cap=MAX_QUERIES,
     )

@@ -21,7 +21,12 @@ THREAT_MODELS = (SYNTHETIC_ONLY, GENERATOR_ACCESS, DISCRIMINATOR_ACCESS, MECHANI
 class AttackResult:
     """findings: the attack's own numbers (JSON-able); membership: name -> membership_metrics;
     leaked: whether the attack found leakage beyond its chance baseline; figures: file names
-    relative to the run folder; skipped: why the attack could not run (then nothing else)."""
+    relative to the run folder; skipped: why the attack could not run (then nothing else).
+
+    power: the positive control (attacks.controls.power): what the attack found of what was
+    planted for it; without it, the attack's silence proves nothing.
+    negative_control: {"control": what replaced the members, "membership": name ->
+    membership_metrics of the same scores on it} (membership attacks)."""
 
     findings: dict = field(default_factory=dict)
     membership: dict[str, dict] = field(default_factory=dict)
@@ -29,6 +34,8 @@ class AttackResult:
     summary: str = ""
     figures: list[str] = field(default_factory=list)
     skipped: str = ""
+    power: dict = field(default_factory=dict)
+    negative_control: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,12 @@ from common import atomic
 STRONG_AUC = 0.6
 STRONG_TPR_AT_1 = 0.1
 
+# What an attack's entry supports (attack_status).
+LEAK = "leak"
+POPULATION = "population difference"
+INCONCLUSIVE = "inconclusive"
+NO_LEAK = "no leak"
+
 
 def membership_level(metrics: dict) -> str:
     """How clearly a score separates members from non-members: "strong", "weak" or "none",
@@ -45,40 +51,153 @@ def verdict(threat_model: str, attacks: dict[str, dict]) -> str:
     if not ran:
         reasons = "; ".join(entry["skipped"] for entry in attacks.values())
         return f"No attack for this threat model ran ({reasons})."
-    leaking = [name for name, entry in ran.items() if entry["leaked"]]
     details = "; ".join(f"{name}: {entry['summary']}" for name, entry in ran.items())
     if threat_model == MECHANISM_AUDIT:
-        audit = next(iter(ran.values()))["findings"]
-        if audit["violation"]:
+        audits = {name: entry["findings"] for name, entry in ran.items()}
+        violated = [name for name, found in audits.items() if found["violation"]]
+        if violated:
+            audit = audits[violated[0]]
             return (
-                f"PRIVACY VIOLATION. The audit's empirical lower bound (epsilon >= "
+                f"PRIVACY VIOLATION. The {violated[0]} empirical lower bound (epsilon >= "
                 f"{audit['lower_bound']:.3f}) exceeds the accountant's epsilon "
-                f"({audit['accountant_epsilon']:.3f}): the DP-SGD implementation leaks more "
+                f"({audit['accountant_epsilon']:.3f}): the site's DP mechanism leaks more "
                 f"than it claims. {details}."
+            )
+        # Audits from before ceilings were reported count as testable.
+        untested = [n for n, found in audits.items() if not found.get("claim_testable", True)]
+        if untested:
+            return (
+                f"Not tested: the claimed epsilon is above the ceiling of {', '.join(untested)} "
+                "(the most its canaries could certify), so no violation could have shown. "
+                f"{details}."
             )
         return (
             "Consistent with the accountant: the empirical lower bound does not exceed the "
-            f"claimed epsilon. {details}. A lower bound is not a proof of privacy; it shows "
-            "no implementation bug of this size."
+            f"claimed epsilon, which is below the audit's ceiling. {details}. A lower bound is "
+            "not a proof of privacy; it shows no implementation bug of this size."
         )
-    if not leaking:
-        return (
-            f"No measurable leakage: with access to {threat_model}, no attack told members from "
-            f"non-members (or found copies or linked patients) better than chance. {details}."
-        )
-    # Copies and re-identified patients are leaks whatever their rate; membership scores
-    # count as strong past the thresholds of membership_level.
-    strong = any(
-        not entry["membership"]
-        or any(membership_level(m) == "strong" for m in entry["membership"].values())
-        for name, entry in ran.items()
-        if name in leaking
-    )
-    strength = "Strong" if strong else "Weak but measurable"
+    return _verdict(threat_model, ran, details)
+
+
+def shift_explained(metrics: dict, control: dict) -> bool:
+    """Whether a score's signal may be a difference between the member and non-member
+    populations: its negative control scores above chance as well, and the score's AUC does
+    not clear the control's (their CIs overlap)."""
+    return membership_level(control) != "none" and metrics["auc_ci"][0] <= control["auc_ci"][1]
+
+
+def _shifted(entry: dict) -> dict[str, tuple[dict, dict]]:
+    """score -> (its metrics, its negative control's) for the scores shift_explained."""
+    controls = (entry.get("negative_control") or {}).get("membership", {})
+    return {
+        score: (metrics, controls[score])
+        for score, metrics in entry["membership"].items()
+        if membership_level(metrics) != "none"
+        and score in controls
+        and shift_explained(metrics, controls[score])
+    }
+
+
+def _unexplained(entry: dict) -> list[dict]:
+    """The membership scores with signal beyond chance that their control does not explain."""
+    shifted = _shifted(entry)
+    return [
+        metrics
+        for score, metrics in entry["membership"].items()
+        if membership_level(metrics) != "none" and score not in shifted
+    ]
+
+
+def attack_status(entry: dict) -> str:
+    """What one attack's entry supports. LEAK: signal beyond chance (copies and linked patients
+    are leaks whatever their rate; a leak stands whatever the attack's power); POPULATION:
+    membership signal that its negative control matches; NO_LEAK: nothing found by an attack
+    that found its positive control; INCONCLUSIVE: nothing found by one that did not."""
+    if entry["leaked"]:
+        explained = entry["membership"] and not _unexplained(entry)
+        return POPULATION if explained else LEAK
+    return NO_LEAK if (entry.get("power") or {}).get("adequate") else INCONCLUSIVE
+
+
+def caveats(attacks: dict[str, dict]) -> dict[str, list[str]]:
+    """Names of the attacks that ran whose status is INCONCLUSIVE or POPULATION, by status;
+    the DP audit answers another question and has its own verdict."""
+    found: dict[str, list[str]] = {INCONCLUSIVE: [], POPULATION: []}
+    for name, entry in attacks.items():
+        if entry["skipped"] or entry["threat_model"] == MECHANISM_AUDIT:
+            continue
+        status = attack_status(entry)
+        if status in found:
+            found[status].append(name)
+    return found
+
+
+def _weakness(name: str, entry: dict) -> str:
+    power = entry.get("power")
+    if not power:
+        return f"{name} is inconclusive: no positive control on record (an older report)"
+    few = ""
+    if power["count"] < power["min_count"]:
+        few = f", over {power['count']} cases where {power['min_count']} are needed"
     return (
-        f"{strength} leakage: with access to {threat_model}, {', '.join(leaking)} "
-        f"found signal beyond chance. {details}."
+        f"{name} is inconclusive, the attacker is too weak on this data: {power['control']}: "
+        f"{_format(power['value'])} against a floor of {power['floor']:g}{few}; it would be "
+        f"stronger with {power['advice']}"
     )
+
+
+def _population_note(name: str, entry: dict) -> str:
+    scores = "; ".join(
+        f"{score}: AUC {metrics['auc']:.3f} against the control's {control['auc']:.3f}, "
+        f"{metrics['auc'] - control['auc']:+.3f} above it"
+        for score, (metrics, control) in _shifted(entry).items()
+    )
+    return (
+        f"{name}'s negative control ({entry['negative_control']['control']}) scores above "
+        f"chance too ({scores}): a population difference may explain that signal"
+    )
+
+
+def _verdict(threat_model: str, ran: dict[str, dict], details: str) -> str:
+    status = {name: attack_status(entry) for name, entry in ran.items()}
+
+    def having(wanted: str) -> list[str]:
+        return [name for name in ran if status[name] == wanted]
+
+    leaks, shifted = having(LEAK), having(POPULATION)
+    weak, silent = having(INCONCLUSIVE), having(NO_LEAK)
+    access = f"with access to {threat_model}"
+    if leaks:
+        # Membership scores count as strong past the thresholds of membership_level.
+        strong = any(
+            not ran[name]["membership"]
+            or any(membership_level(m) == "strong" for m in _unexplained(ran[name]))
+            for name in leaks
+        )
+        head = (
+            f"{'Strong' if strong else 'Weak but measurable'} leakage: {access}, "
+            f"{', '.join(leaks)} found signal beyond chance."
+        )
+    elif shifted:
+        head = (
+            f"Inconclusive, a population difference: {access}, {', '.join(shifted)} told "
+            "members from non-members, but its negative control (real images no site trained "
+            "on in place of the members) scored about as high: the signal may be a difference "
+            "between the member and non-member populations rather than membership."
+        )
+    elif weak:
+        head = f"Inconclusive: {access}, the attacker is too weak on this data to show leakage."
+        if silent:
+            head += f" The attacks shown to work ({', '.join(silent)}) found nothing."
+    else:
+        head = (
+            f"No measurable leakage: {access}, no attack told members from non-members (or found "
+            "copies or linked patients) better than chance, and each found what was planted for "
+            "it (its positive control)."
+        )
+    notes = [_population_note(name, ran[name]) for name in ran if _shifted(ran[name])]
+    notes += [_weakness(name, ran[name]) for name in weak]
+    return " ".join([head, *(f"{note}." for note in notes), f"{details}."])
 
 
 def to_json(report: dict) -> str:
@@ -110,6 +229,54 @@ def _format(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _controls_table(attacks: dict[str, dict]) -> list[str]:
+    rows = [
+        (name, entry)
+        for name, entry in attacks.items()
+        if not entry["skipped"] and (entry.get("power") or entry.get("negative_control"))
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## Controls",
+        "",
+        "Positive control: what the attack found of what was planted for it; below the floor "
+        "the attacker is too weak on this data and its silence proves nothing. Negative "
+        "control: the membership scores with the members replaced by real images no site "
+        "trained on; above chance, a difference between the populations may explain the "
+        "attack's signal.",
+        "",
+        "| attack | status | power | floor | shown to work | negative control AUC [CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, entry in rows:
+        power = entry.get("power") or {}
+        control = (entry.get("negative_control") or {}).get("membership", {})
+        negative = "; ".join(
+            f"{score} {m['auc']:.3f} {_ci(m['auc_ci'])}" for score, m in control.items()
+        )
+        lines.append(
+            f"| {name} | {attack_status(entry)} | {_format(power.get('value', '–'))} | "
+            f"{_format(power.get('floor', '–'))} | "
+            f"{'yes' if power.get('adequate') else 'no'} | {negative or '–'} |"
+        )
+    return [*lines, ""]
+
+
+def _control_lines(entry: dict) -> list[str]:
+    lines = []
+    if entry.get("power"):
+        power = entry["power"]
+        lines.append(
+            f"- positive control: {power['control']}: {_format(power['value'])} (floor "
+            f"{power['floor']:g}, {'met' if power['adequate'] else 'not met'}); stronger with "
+            f"{power['advice']}"
+        )
+    if entry.get("negative_control"):
+        lines.append(f"- negative control: {entry['negative_control']['control']}")
+    return lines
 
 
 def to_markdown(report: dict) -> str:
@@ -150,6 +317,7 @@ def to_markdown(report: dict) -> str:
                 f"{cells[0]} | {cells[1]} | {metrics['balanced_accuracy']:.3f} |"
             )
     lines += [""] + [f"\\* {note}." for note in sorted(notes)] + [""]
+    lines += _controls_table(report["attacks"])
     for name, entry in report["attacks"].items():
         lines += [f"## {name}", "", f"{entry['description']}.", ""]
         lines += [
@@ -162,6 +330,7 @@ def to_markdown(report: dict) -> str:
             continue
         if entry["summary"]:
             lines.append(f"- result: {entry['summary']}")
+        lines += _control_lines(entry)
         lines += [f"- {key}: {_format(value)}" for key, value in _flatten(entry["findings"])]
         lines.append("")
         lines += [f"![{name}]({figure})" for figure in entry["figures"]] + [""]

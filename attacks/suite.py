@@ -16,10 +16,11 @@ from attacks import (  # noqa: F401
     epsilon_ball,
     linkage,
     reconstruction,
+    release_audit,
 )
 from attacks.context import AttackOptions, build_context
 from attacks.plots import plot_roc
-from attacks.registry import ATTACKS, THREAT_MODELS
+from attacks.registry import ATTACKS, THREAT_MODELS, Attack, AttackResult
 from attacks.report import membership_level, membership_line, verdict, write_report
 from common.errors import UserError
 from common.run_data import load_run
@@ -46,6 +47,30 @@ def _earlier_entries(run_dir: Path, options: AttackOptions) -> dict:
     return earlier.get("attacks", {})
 
 
+def attack_entry(
+    attack: Attack, result: AttackResult, *, figures: list[str], seconds: float
+) -> dict:
+    """The report's entry of one attack; its membership scores are judged by membership_level."""
+    levels = [membership_level(metrics) for metrics in result.membership.values()]
+    summary = result.summary or "; ".join(
+        membership_line(score, metrics) for score, metrics in result.membership.items()
+    )
+    return {
+        "threat_model": attack.threat_model,
+        "description": attack.description,
+        "member_direction": attack.member_direction,
+        "seconds": seconds,
+        "skipped": result.skipped,
+        "leaked": result.leaked or any(level != "none" for level in levels),
+        "summary": summary,
+        "findings": result.findings,
+        "membership": result.membership,
+        "power": result.power,
+        "negative_control": result.negative_control,
+        "figures": figures,
+    }
+
+
 def run_attacks(
     run_dir: Path, names: list[str] | None, options: AttackOptions, cache_dir: Path
 ) -> dict:
@@ -70,23 +95,8 @@ def run_attacks(
             figure = f"{FIGURES}/roc-{attack.name}.png"
             plot_roc(result.membership, f"{attack.name} ({attack.threat_model})", run_dir / figure)
             figures.insert(0, figure)
-            levels = [membership_level(metrics) for metrics in result.membership.values()]
-            result.leaked = result.leaked or any(level != "none" for level in levels)
-            result.summary = result.summary or "; ".join(
-                membership_line(score, metrics) for score, metrics in result.membership.items()
-            )
-        entries[attack.name] = {
-            "threat_model": attack.threat_model,
-            "description": attack.description,
-            "member_direction": attack.member_direction,
-            "seconds": time.perf_counter() - started,
-            "skipped": result.skipped,
-            "leaked": result.leaked,
-            "summary": result.summary,
-            "findings": result.findings,
-            "membership": result.membership,
-            "figures": figures,
-        }
+        seconds = time.perf_counter() - started
+        entries[attack.name] = attack_entry(attack, result, figures=figures, seconds=seconds)
     kept = {name: entry for name, entry in earlier.items() if name not in entries}
     for entry in kept.values():  # judged again, by today's rule
         if entry["membership"]:

@@ -55,12 +55,36 @@ def noisy_class_sums(
     """{"feature_sums": (G, dim), "counts": (G,)}, both noised, unweighted again (a single
     image counts 1); the only thing released."""
     total = unit_contributions(data, unit_keys, features, count_share).sum(dim=0)
-    # Seeded from the OS: noise the server could regenerate from a config seed would be none.
-    rng = torch.Generator().manual_seed(secrets.randbits(63))
-    total = total + noise_multiplier * torch.randn(total.shape, generator=rng, dtype=total.dtype)
-    k = total.numel() // (features.dim + 1)
-    feature_weight, count_weight = release_weights(features.dim, count_share)
+    return release_of_sum(
+        total, dim=features.dim, noise_multiplier=noise_multiplier, count_share=count_share
+    )
+
+
+def release_of_sum(
+    total: torch.Tensor,
+    *,
+    dim: int,
+    noise_multiplier: float,
+    count_share: float | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """noisy_class_sums' release of a precomputed sum of unit contributions (the release audit
+    reruns it); `generator` None draws the noise from the OS, as a site must."""
+    total = add_release_noise(total, noise_multiplier=noise_multiplier, generator=generator)
+    k = total.numel() // (dim + 1)
+    feature_weight, count_weight = release_weights(dim, count_share)
     return {
-        "feature_sums": total[: k * features.dim].view(k, features.dim) / feature_weight,
+        "feature_sums": total[: k * dim].view(k, dim) / feature_weight,
         "counts": total[-k:] / count_weight,
     }
+
+
+def add_release_noise(
+    total: torch.Tensor, *, noise_multiplier: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """`total` plus independent N(0, noise_multiplier^2) noise on every coordinate."""
+    if generator is None:
+        # Seeded from the OS: noise the server could regenerate from a config seed would be none.
+        generator = torch.Generator().manual_seed(secrets.randbits(63))
+    noise = torch.randn(total.shape, generator=generator, dtype=total.dtype)
+    return total + noise_multiplier * noise

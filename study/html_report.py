@@ -68,6 +68,9 @@ def write_report(rows: list[dict], members: list[SweepMember], study_dir: Path, 
 configured; "inf" trains the same steps without DP). Utility is judged on real held-out
 images the generator never saw; attacks compare training images (members) with that holdout.
 Fréchet distance is computed in the project's own classifier features, not Inception-FID.
+"Attack caveats" names the attacks that proved nothing: inconclusive (too weak on this data
+to find what was planted for them) or a population difference (their negative control, real
+images no site trained on, scored about as high as the members).
 Generated {time.strftime("%Y-%m-%d %H:%M")}.</p>
 <h2>Results</h2>{_table(rows)}
 <h2>Trade-off</h2>{_image(study_dir / "tradeoff.png", "trade-off plots")}

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from attacks.report import caveats  # noqa: E402
 from common import atomic  # noqa: E402
 from study.sweep import SweepMember  # noqa: E402
 
@@ -27,9 +28,11 @@ COLUMNS = (
     ("strongest_mia", "strongest MIA", "{}"),
     ("mia_auc", "its AUC", "{:.3f}"),
     ("mia_tpr_at_1pct_fpr", "its TPR@1%FPR", "{:.3f}"),
+    ("mia_control_auc", "its negative-control AUC", "{:.3f}"),
     ("linkage_rate", "linkage rate", "{:.3f}"),
     ("copy_rate", "copy rate", "{:.4f}"),
     ("audit_epsilon_lower_bound", "audit epsilon lower bound", "{:.2f}"),
+    ("attack_caveats", "attack caveats", "{}"),
 )
 
 
@@ -45,14 +48,24 @@ def _get(tree: dict, *keys):
     return tree
 
 
-def strongest_membership_attack(attacks: dict) -> tuple[str | None, dict]:
-    """The membership score with the highest AUC over every attack and variant."""
-    best_name, best = None, {}
+def strongest_membership_attack(attacks: dict) -> tuple[str | None, dict, dict]:
+    """The membership score with the highest AUC over every attack and variant: (its name,
+    its metrics, its negative control's metrics)."""
+    best_name, best, control = None, {}, {}
     for attack, report in (attacks.get("attacks") or {}).items():
+        controls = (report.get("negative_control") or {}).get("membership") or {}
         for variant, scores in (report.get("membership") or {}).items():
             if scores.get("auc") is not None and scores["auc"] > best.get("auc", -1):
                 best_name, best = f"{attack}: {variant}", scores
-    return best_name, best
+                control = controls.get(variant, {})
+    return best_name, best, control
+
+
+def attack_caveats(attacks: dict) -> str | None:
+    """The attacks whose verdict is inconclusive or may be a population difference."""
+    found = caveats(attacks.get("attacks") or {})
+    parts = [f"{status}: {', '.join(names)}" for status, names in found.items() if names]
+    return "; ".join(parts) or None
 
 
 def member_row(member: SweepMember) -> dict:
@@ -62,7 +75,7 @@ def member_row(member: SweepMember) -> dict:
     spent = [e for e in (summary.get("epsilon_per_site") or {}).values() if e is not None]
     models = _get(evaluation, "classification", "models") or {}
     overall = _get(evaluation, "distribution", "overall") or {}
-    mia_name, mia = strongest_membership_attack(attacks)
+    mia_name, mia, mia_control = strongest_membership_attack(attacks)
     return {
         "epsilon": member.label,
         "epsilon_spent": max(spent) if spent and all(math.isfinite(e) for e in spent) else None,
@@ -75,6 +88,7 @@ def member_row(member: SweepMember) -> dict:
         "strongest_mia": mia_name,
         "mia_auc": mia.get("auc"),
         "mia_tpr_at_1pct_fpr": _get(mia, "tpr_at_fpr", "0.01", "tpr"),
+        "mia_control_auc": mia_control.get("auc"),
         "linkage_rate": _get(
             attacks, "attacks", "patient-linkage", "findings", "synthetic_matched_share"
         ),
@@ -82,6 +96,7 @@ def member_row(member: SweepMember) -> dict:
         "audit_epsilon_lower_bound": _get(
             attacks, "attacks", "dp-audit", "findings", "lower_bound"
         ),
+        "attack_caveats": attack_caveats(attacks),
         "verdicts": attacks.get("verdicts") or {},
     }
 

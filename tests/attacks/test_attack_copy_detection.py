@@ -28,6 +28,8 @@ def test_independent_draws_are_not_copies(planted):
     assert findings["embedding"]["copy_rate"] < 0.05
     assert findings["tiled_l2"]["copy_rate"] < 0.05
     assert findings["authenticity"]["synthetic"] > 0.5
+    # ... and it would have found near-copies had there been any: its silence counts.
+    assert result.power["adequate"] and result.power["value"] >= 0.9
 
 
 def test_tiled_distance_finds_a_partial_copy_that_whole_image_distance_misses():

@@ -1,9 +1,12 @@
+import dataclasses
+
 import numpy as np
 import torch
 
-from attacks.reconstruction import reconstruction_distances
+from attacks.reconstruction import attack, reconstruction_distances
 from common.models import Generator, GeneratorMixture
 from server.outputs import generate
+from tests.attacks.conftest import OPTIONS
 
 
 def test_latent_search_reconstructs_the_generators_own_images_better_than_others():
@@ -33,3 +36,14 @@ def test_a_mixture_is_searched_component_by_component():
     first_distance = reconstruction_distances(components[0], from_second, labels, 60, seed=0)
 
     assert mixture_distance.max() < first_distance.min()
+
+
+def test_the_generators_own_outputs_are_found_as_its_planted_members(planted):
+    options = dataclasses.replace(OPTIONS, members=30, reconstruction_steps=5)
+    context = planted("independent", options)
+
+    result = attack(context)
+
+    assert result.power["adequate"]
+    assert result.power["count"] >= result.power["min_count"]
+    assert set(result.power["by_score"]) == {"reconstruction", "calibrated"}

@@ -1,17 +1,28 @@
 import numpy as np
 
+from attacks import controls
 from attacks.metrics import membership_metrics
 from attacks.registry import MECHANISM_AUDIT, SYNTHETIC_ONLY
 from attacks.report import to_markdown, verdict
 
 
-def _entry(leaked: bool, membership: dict | None = None, findings: dict | None = None) -> dict:
+def _entry(
+    leaked: bool,
+    membership: dict | None = None,
+    findings: dict | None = None,
+    power: float | None = None,
+) -> dict:
+    """An attack's report entry; power: its positive control's value (floor 0.9)."""
     return {
         "skipped": "",
         "leaked": leaked,
         "summary": "numbers",
         "membership": membership or {},
         "findings": findings or {},
+        "power": {}
+        if power is None
+        else controls.power(control="planted", value=power, floor=0.9, count=50, advice="more"),
+        "negative_control": {},
     }
 
 
@@ -37,17 +48,38 @@ def test_copies_are_strong_leakage_even_when_membership_scores_are_at_chance():
     assert text.startswith("Strong leakage") and "copy-detection" in text
 
 
-def test_the_markdown_marks_unresolved_low_fpr_numbers():
-    rng = np.random.default_rng(0)
-    metrics = membership_metrics(rng.normal(size=300), rng.normal(size=300))
-    report = {
+def test_no_measurable_leakage_only_when_every_attack_found_its_positive_control():
+    silent = {"copy-detection": _entry(False, power=0.95), "patient-linkage": _entry(False)}
+
+    partly = verdict(SYNTHETIC_ONLY, {**silent, "patient-linkage": _entry(False, power=0.55)})
+    fully = verdict(SYNTHETIC_ONLY, {**silent, "patient-linkage": _entry(False, power=0.97)})
+    unrecorded = verdict(SYNTHETIC_ONLY, silent)
+
+    assert partly.startswith("Inconclusive: ")
+    assert "shown to work (copy-detection) found nothing" in partly
+    assert "patient-linkage is inconclusive, the attacker is too weak on this data" in partly
+    assert "0.55 against a floor of 0.9" in partly and "stronger with more" in partly
+    assert fully.startswith("No measurable leakage")
+    assert unrecorded.startswith("Inconclusive: ") and "no positive control on record" in unrecorded
+
+
+def test_a_leak_found_by_a_weak_attacker_is_still_a_leak():
+    text = verdict(SYNTHETIC_ONLY, {"copy-detection": _entry(True, power=0.5)})
+
+    assert text.startswith("Strong leakage")
+    assert "copy-detection is inconclusive" not in text
+
+
+def _report(entry: dict) -> dict:
+    """A report around one mia-distance entry."""
+    return {
         "run_dir": "runs/x",
         "epsilon_per_site": {"site-0": 10.0},
         "evaluation": {"members": 300, "nonmembers": 300, "auxiliary": "aux"},
         "verdicts": {SYNTHETIC_ONLY: "text"},
         "attacks": {
             "mia-distance": {
-                **_entry(False, {"nearest synthetic": metrics}),
+                **entry,
                 "threat_model": SYNTHETIC_ONLY,
                 "description": "d",
                 "member_direction": "higher = member",
@@ -57,7 +89,29 @@ def test_the_markdown_marks_unresolved_low_fpr_numbers():
         },
     }
 
-    markdown = to_markdown(report)
+
+def test_the_markdown_marks_unresolved_low_fpr_numbers():
+    rng = np.random.default_rng(0)
+    metrics = membership_metrics(rng.normal(size=300), rng.normal(size=300))
+
+    markdown = to_markdown(_report(_entry(False, {"nearest synthetic": metrics})))
 
     assert "300 non-members cannot resolve FPR 0.001" in markdown
     assert "| mia-distance | nearest synthetic |" in markdown
+
+
+def test_the_markdown_lists_each_attacks_controls_and_what_it_supports():
+    rng = np.random.default_rng(0)
+    metrics = membership_metrics(rng.normal(size=300), rng.normal(size=300))
+    control = {"control": "other images", "membership": {"nearest synthetic": metrics}}
+    entry = {
+        **_entry(False, {"nearest synthetic": metrics}, power=0.6),
+        "negative_control": control,
+    }
+
+    markdown = to_markdown(_report(entry))
+
+    row = f"| mia-distance | inconclusive | 0.6 | 0.9 | no | nearest synthetic {metrics['auc']:.3f}"
+    assert "## Controls" in markdown and row in markdown
+    assert "- positive control: planted: 0.6 (floor 0.9, not met); stronger with more" in markdown
+    assert "- negative control: other images" in markdown

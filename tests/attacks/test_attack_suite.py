@@ -21,6 +21,7 @@ def test_every_attack_is_registered_with_a_threat_model_and_score_direction():
         "mia-epsilon-ball",
         "mia-reconstruction",
         "patient-linkage",
+        "release-audit",
     ]
     for name in ATTACKS:
         assert ATTACKS.get(name).threat_model and ATTACKS.get(name).member_direction

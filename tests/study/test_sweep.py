@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from attacks.registry import MECHANISM_AUDIT, SYNTHETIC_ONLY
 from common.config import config_from_dict
 from common.errors import UserError
 from study.html_report import write_report
@@ -80,19 +81,35 @@ def fake_member(run_dir, epsilon, tstr, mia_auc):
             }
         )
     )
-    membership = {
-        "mia-distance": {
-            "membership": {
+    attacks = {
+        "mia-distance": attack_entry(
+            membership={
                 "nearest": {"auc": mia_auc - 0.1},
                 "calibrated": {"auc": mia_auc, "tpr_at_fpr": {"0.01": {"tpr": 0.04}}},
-            }
-        },
-        "copy-detection": {"findings": {"copy_rate_any": 0.001}, "membership": {}},
-        "dp-audit": {"findings": {"lower_bound": 0.3}, "membership": {}},
+            },
+            negative_control={"control": "halves", "membership": {"calibrated": {"auc": 0.51}}},
+            power={"adequate": True},
+        ),
+        "copy-detection": attack_entry(findings={"copy_rate_any": 0.001}, power={}),
+        "dp-audit": attack_entry(findings={"lower_bound": 0.3}, threat_model=MECHANISM_AUDIT),
     }
     (run_dir / "attacks.json").write_text(
-        json.dumps({"attacks": membership, "verdicts": {"synthetic data only": "No leakage."}})
+        json.dumps({"attacks": attacks, "verdicts": {"synthetic data only": "No leakage."}})
     )
+
+
+def attack_entry(threat_model: str = SYNTHETIC_ONLY, **fields) -> dict:
+    """An attack's entry in attacks.json; silent (not leaked) unless `fields` say otherwise."""
+    return {
+        "threat_model": threat_model,
+        "skipped": "",
+        "leaked": False,
+        "findings": {},
+        "membership": {},
+        "power": {},
+        "negative_control": {},
+        **fields,
+    }
 
 
 def test_the_table_reads_each_members_reports_and_picks_the_strongest_attack(tmp_path):
@@ -109,13 +126,28 @@ def test_the_table_reads_each_members_reports_and_picks_the_strongest_attack(tmp
     assert rows[1]["mia_auc"] == 0.75
     assert rows[0]["mia_tpr_at_1pct_fpr"] == 0.04
     assert rows[0]["audit_epsilon_lower_bound"] == 0.3
+    assert rows[1]["mia_control_auc"] == 0.51
+    # Copy detection found nothing without a positive control: inconclusive, not "no copies".
+    assert rows[0]["attack_caveats"] == "inconclusive: copy-detection"
     assert rows[1]["epsilon_spent"] is None  # non-private: no finite epsilon
     assert "| 1 | 0.99 | 0.800 | 0.950 |" in (tmp_path / "table.md").read_text()
     assert (tmp_path / "tradeoff.png").stat().st_size > 10_000
 
 
 def test_strongest_attack_of_an_empty_report_is_none():
-    assert strongest_membership_attack({}) == (None, {})
+    assert strongest_membership_attack({}) == (None, {}, {})
+
+
+def test_report_html_names_the_attacks_that_proved_nothing(tmp_path):
+    config = config_from_dict({}, TINY)
+    members = plan_sweep(config, (1.0,), tmp_path)
+    fake_member(members[0].run_dir, 1.0, tstr=0.8, mia_auc=0.6)
+    rows = compare(members, tmp_path)
+
+    page = write_report(rows, members, tmp_path, "tiny sweep").read_text()
+
+    assert "<th>attack caveats</th>" in page and "<th>its negative-control AUC</th>" in page
+    assert "<td>inconclusive: copy-detection</td></tr>" in page
 
 
 @pytest.mark.timeout(180)
@@ -144,6 +176,7 @@ def test_report_html_renders_in_chromium_with_every_figure(tmp_path):
     assert len(widths) == 3 and all(width > 0 for width in widths)
     assert cells == 3
     assert "No leakage." in text
+    assert "inconclusive: copy-detection" in text
 
 
 def test_a_resumed_sweep_does_not_retrain_and_a_changed_config_is_refused(tmp_path):
