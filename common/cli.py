@@ -20,17 +20,12 @@ def _default_run_dir(config: Config) -> Path:
 
 def _print_plan(config: Config) -> None:
     from common.data.federation import plan_federation
-    from common.privacy.accounting import (
-        SIZE_ESTIMATE,
-        calibrate_noise_multiplier,
-        calibrate_release_noise,
-    )
+    from methods import method_for
 
     plan = plan_federation(config)
     federation = config.federation
-    releases = config.training.method == "mean_embedding"
-    steps = 1 if releases else federation.rounds * federation.local_steps
-    planned = "one mean-embedding release (Gaussian mechanism)" if releases else f"{steps} DP steps"
+    method = method_for(config)
+    planned = method.describe(method.schedule(config))
     print(config_to_yaml(config))
     print(
         f"data: {len(plan.data)} images, holdout {len(plan.holdout)}, "
@@ -40,25 +35,8 @@ def _print_plan(config: Config) -> None:
         data = plan.site_data(site)
         keys = data.patient_keys() if config.privacy.unit == "patient" else np.arange(len(data))
         units = len(np.unique(keys))
-        rate = 1.0 if releases else min(1.0, config.training.batch_size / units)
         budget = config.site_budget(site)
-        if releases:
-            sigma = calibrate_release_noise(
-                history=[],
-                target_epsilon=budget.target_epsilon,
-                delta=budget.delta,
-                accountant=config.privacy.accountant,
-            )
-        else:
-            # The rate here is the exact one; a site divides by its noisy size estimate.
-            sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
-                target_epsilon=budget.target_epsilon,
-                delta=budget.delta,
-                sample_rate=rate,
-                steps=steps,
-                accountant=config.privacy.accountant,
-                history=[SIZE_ESTIMATE],
-            )
+        noise = method.plan_noise(config, units=units, budget=budget)
         eps = (
             "inf (non-private)"
             if math.isinf(budget.target_epsilon)
@@ -66,8 +44,8 @@ def _print_plan(config: Config) -> None:
         )
         print(
             f"site-{site}: {len(data)} images, {units} {config.privacy.unit}s, sample rate "
-            f"{rate:.4f}, target epsilon {eps}, delta {budget.delta:g} -> noise multiplier "
-            f"{sigma:.4f}"
+            f"{noise.sample_rate:.4f}, target epsilon {eps}, delta {budget.delta:g} -> noise "
+            f"multiplier {noise.noise_multiplier:.4f}"
         )
 
 
@@ -335,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--members", type=int, default=0, help="evaluate at most N members and N non-members"
     )
     attack.add_argument(
-        "--audit-steps", type=int, default=1000, help="DP audit training steps (0 = the run's)"
+        "--audit-steps", type=int, default=500, help="DP audit training steps (0 = the run's)"
     )
     attack.add_argument("--audit-canaries", type=int, default=500, help="DP audit canaries")
     attack.add_argument("--seed", type=int, default=0, help="seed of the attacks' sampling")

@@ -25,6 +25,8 @@ UPSAMPLING = ("transposed", "nearest", "bilinear")  # the generator's 2x upsampl
 PRIVACY_UNITS = ("image", "patient")
 # What a site releases: DP-SGD discriminator rounds, or one noised mean embedding.
 METHODS = ("dpgan", "mean_embedding")
+# The methods whose server fit can make a mixture of generators (model.generator_components).
+MIXTURE_METHODS = ("mean_embedding",)
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -379,7 +381,7 @@ class Config:
                     f"{factor} does not divide data.resolution={resolution}; use a divisor of it",
                 )
         _require(
-            self.model.generator_components == 1 or self.training.method == "mean_embedding",
+            self.model.generator_components == 1 or self.training.method in MIXTURE_METHODS,
             "model.generator_components",
             f"is {self.model.generator_components}, but only training.method=mean_embedding "
             "fits a mixture of generators; set it to 1 for the DP-GAN",

@@ -1,10 +1,9 @@
-"""The server's side of federated DP-GAN training, independent of Flower.
+"""The server's side of federated training, independent of Flower.
 
-The server owns the generator: each round it sends it to every site, averages the
-generators that come back (weighted by the sites' example counts), optionally averages the
-discriminators too (both are DP outputs), logs the round and checkpoints atomically. It
-stops when the rounds are done or every site's budget is spent. With the mean_embedding
-method there is one round: the sites' releases, to which the server fits the generator.
+The server owns the generator: each round it sends a request to every site and hands the
+replies to the training method (methods/), which updates the generator; the server logs the
+round, checkpoints atomically and stops when the method is finished, every site's budget is
+spent or too few sites answer.
 """
 
 import json
@@ -24,13 +23,12 @@ from common.errors import UserError
 from common.models import build_models
 from common.protocol import RoundRequest, SiteReply, TrainRequest
 from common.run_lock import run_folder_lock
-from server.mean_embedding import fit_generator
+from methods import method_for
+from server.averaging import StateDict
 from server.outputs import read_stats, write_outputs
 
 CHECKPOINT = "checkpoint.pt"
 STATS = "stats.jsonl"
-
-StateDict = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -57,18 +55,6 @@ class ServerState:
     stop_reason: str = ""
 
 
-def weighted_average(states: list[StateDict], weights: list[float]) -> StateDict:
-    total = float(sum(weights))
-    if total <= 0:
-        raise ValueError("weights must sum to a positive number")
-    return {
-        key: sum(state[key].double() * (w / total) for state, w in zip(states, weights)).to(
-            states[0][key].dtype
-        )
-        for key in states[0]
-    }
-
-
 def _finite(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
@@ -78,10 +64,8 @@ class FederationServer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.class_names, self.multi_label = label_space(config)
-        self.releases = config.training.method == "mean_embedding"
-        self.rounds = 1 if self.releases else config.federation.rounds
-        self.local_steps = 1 if self.releases else config.federation.local_steps
-        self.planned_steps = self.rounds * self.local_steps
+        self.method = method_for(config)
+        self.schedule = self.method.schedule(config)
         if resume:
             self.state = self._load_checkpoint()
             self._drop_stats_after(self.state.round)
@@ -124,17 +108,18 @@ class FederationServer:
     # ---- one round ------------------------------------------------------------------
 
     def next_request(self) -> TrainRequest:
+        generator, discriminator = self.method.request_models(self)
         return TrainRequest(
             round_request=RoundRequest(
                 round=self.state.round + 1,
-                local_steps=self.local_steps,
-                planned_steps=self.planned_steps,
+                local_steps=self.schedule.local_steps,
+                planned_steps=self.schedule.planned_steps,
                 share_discriminator=self.config.federation.share_discriminator,
             ),
             config_yaml=config_to_yaml(self.config),
             run_dir=str(self.run_dir.resolve()),
-            generator=self.state.generator,
-            discriminator=self.state.discriminator,
+            generator=generator,
+            discriminator=discriminator,
         )
 
     def apply(self, replies: list[SiteReply], failures: list[SiteFailure], seconds: float) -> dict:
@@ -142,37 +127,7 @@ class FederationServer:
         state = self.state
         state.round += 1
         state.elapsed_s += seconds
-        server_metrics = {}
-        if replies and self.releases:
-            started = time.perf_counter()
-            state.generator, fit_loss = fit_generator(
-                self.config,
-                len(self.class_names),
-                self.multi_label,
-                state.generator,
-                [reply.result.release for reply in replies],
-            )
-            state.generator_ema = state.generator
-            server_metrics = {"fit_loss": fit_loss, "fit_seconds": time.perf_counter() - started}
-            state.elapsed_s += server_metrics["fit_seconds"]
-        elif replies:
-            # Each site's DP size estimate: its exact count never leaves it.
-            weights = [max(reply.result.metrics["unit_count_estimate"], 1.0) for reply in replies]
-            state.generator = weighted_average([r.result.generator for r in replies], weights)
-            # The average starts at the first aggregate: the random initial generator is
-            # not an iterate worth averaging in (with decay 0.9 over 20 rounds it would keep
-            # 12% of the weight).
-            decay = self.config.output.generator_ema if state.round > 1 else 0.0
-            state.generator_ema = weighted_average(
-                [state.generator_ema, state.generator], [decay, 1 - decay]
-            )
-            # Sites whose policy keeps their discriminator reply without one.
-            sharing = [i for i, r in enumerate(replies) if r.result.discriminator]
-            if self.config.federation.share_discriminator and sharing:
-                state.discriminator = weighted_average(
-                    [replies[i].result.discriminator for i in sharing],
-                    [weights[i] for i in sharing],
-                )
+        server_metrics = self.method.aggregate(self, replies) if replies else {}
         for reply in replies:
             metrics = reply.result.metrics
             state.site_epsilon[reply.site] = metrics["epsilon"]
@@ -197,11 +152,9 @@ class FederationServer:
         return stats
 
     def _stop_reason(self, replies: list[SiteReply], failures: list[SiteFailure]) -> str:
-        if self.releases and replies:
-            return f"fitted the generator to {len(replies)} site(s)' mean embeddings"
-        # A release round nobody answered is not a completed run: report why below.
-        if self.state.round >= self.rounds and not self.releases:
-            return f"completed {self.rounds} rounds"
+        finished = self.method.finished(self, replies)
+        if finished:
+            return finished
         if self.state.site_exhausted and all(self.state.site_exhausted.values()) and not failures:
             return "every site's privacy budget is spent"
         if len(replies) < self.config.federation.min_sites:
@@ -221,11 +174,11 @@ class FederationServer:
         # A resumed run re-checks why it stopped: it may have been given more rounds.
         self.state.stop_reason = ""
         with tqdm(
-            total=self.rounds, initial=self.state.round, unit="round", desc="federation"
+            total=self.schedule.rounds, initial=self.state.round, unit="round", desc="federation"
         ) as bar:
             while not self.state.stop_reason:
-                if self.state.round >= self.rounds:
-                    self.state.stop_reason = f"completed {self.rounds} rounds"
+                if self.state.round >= self.schedule.rounds:
+                    self.state.stop_reason = f"completed {self.schedule.rounds} rounds"
                     break
                 started = time.perf_counter()
                 replies, failures = self._collect(exchange)
@@ -260,15 +213,9 @@ class FederationServer:
         return replies, failures
 
     def _progress_text(self, stats: dict) -> str:
-        sites = stats["sites"].values()
-        if not sites:
+        if not stats["sites"]:
             return "no replies"
-        steps = max(int(s["steps"]) for s in sites)
-        eps = ",".join(f"{float(s['epsilon']):.2f}" for s in sites)
-        if self.releases:
-            return f"released eps [{eps}] fit loss {stats['server']['fit_loss']:.4f}"
-        g_loss = sum(float(s["g_loss"]) for s in sites) / len(sites)
-        return f"local steps {steps}/{self.planned_steps} eps [{eps}] g_loss {g_loss:.2f}"
+        return self.method.progress_text(stats, self.schedule)
 
     def summary(self) -> dict:
         stats = read_stats(self.run_dir)

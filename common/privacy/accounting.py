@@ -19,6 +19,8 @@ HistoryEntry = tuple[float, float, int]
 # Accountants a site may spend with. GDP is left out on purpose: its CLT approximation
 # understates epsilon for DP-SGD at the sample rates and step counts used here.
 ACCOUNTANTS = ("rdp", "prv")
+# Slack for the accountant's floating point when comparing an epsilon against a maximum.
+EPSILON_SLACK = 1e-9
 # The relative tolerance of the calibrated noise multipliers.
 CALIBRATION_TOLERANCE = 0.001
 # A DP-SGD site's sample rate divides by its size, which must not leave the site exactly: it

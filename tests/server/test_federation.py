@@ -12,7 +12,8 @@ from client.site_config import simulated_site
 from common.config import config_from_dict
 from common.errors import UserError
 from common.protocol import SiteReply
-from server.federation import FederationServer, SiteFailure, run_federation, weighted_average
+from server.averaging import weighted_average
+from server.federation import FederationServer, SiteFailure, run_federation
 
 TINY = [
     "data.resolution=28",

@@ -1,0 +1,110 @@
+"""Method `mean_embedding` (DP-MERF): each site releases its per-class sums of random-feature
+embeddings once, through the Gaussian mechanism; the server fits the generator to the pooled
+releases. Requests carry no weights: the site trains nothing.
+"""
+
+import math
+import time
+
+from client.mean_embedding import noisy_class_sums
+from common.config import Config, SiteBudget
+from common.mean_embedding import features_for
+from common.privacy.accounting import EPSILON_SLACK, calibrate_release_noise, epsilon_spent
+from common.protocol import RoundResult, SiteError, SiteReply
+from methods.base import METHODS, NoisePlan, Schedule, StateDict
+from server.mean_embedding import fit_generator
+
+
+class MeanEmbedding:
+    name = "mean_embedding"
+
+    def schedule(self, config: Config) -> Schedule:
+        return Schedule(rounds=1, local_steps=1)
+
+    def describe(self, schedule: Schedule) -> str:
+        return "one mean-embedding release (Gaussian mechanism)"
+
+    def plan_noise(self, config: Config, *, units: int, budget: SiteBudget) -> NoisePlan:
+        sigma = calibrate_release_noise(
+            history=[],
+            target_epsilon=budget.target_epsilon,
+            delta=budget.delta,
+            accountant=config.privacy.accountant,
+        )
+        return NoisePlan(1.0, sigma)
+
+    def request_models(self, server) -> tuple[StateDict, StateDict | None]:
+        return {}, None
+
+    def site_round(
+        self, site, config, request, generator, discriminator, *, device, show_progress
+    ) -> RoundResult:
+        """The site's noised per-class embedding sums, with noise the site calibrates itself
+        so that everything its ledger holds plus this release stays within its budget."""
+        budget = site.policy.budget
+        ledger = site.open_ledger()
+        with ledger.transaction():
+            spent = ledger.epsilon()
+            sigma = calibrate_release_noise(
+                history=ledger.history(),
+                target_epsilon=budget.target_epsilon,
+                delta=budget.delta,
+                accountant=ledger.accountant,
+            )
+            sigma = max(sigma, site.policy.min_noise_multiplier)
+            after = epsilon_spent(
+                [*ledger.history(), (sigma, 1.0, 1)], budget.delta, ledger.accountant
+            )
+            if math.isinf(sigma) or (
+                site.policy.private and after > site.policy.max_epsilon + EPSILON_SLACK
+            ):
+                raise site.refuse(
+                    SiteError.REFUSED_BUDGET,
+                    request.round,
+                    f"its ledger already holds epsilon {spent:.3f} of its target "
+                    f"{budget.target_epsilon:g}, so no release fits its budget",
+                )
+            # Recorded before the release is computed: a crash can only over-count.
+            ledger.record_release(request.round, sigma)
+        release = noisy_class_sums(
+            site.data,
+            site.unit_keys(),
+            features_for(config),
+            sigma,
+            config.mean_embedding.count_share,
+        )
+        metrics = site.privacy_metrics(
+            ledger,
+            noise_multiplier=sigma,
+            sample_rate=1.0,
+            exhausted=True,  # the release is the site's whole contribution
+        )
+        return RoundResult(generator={}, discriminator=None, metrics=metrics, release=release)
+
+    def aggregate(self, server, replies: list[SiteReply]) -> dict:
+        state = server.state
+        started = time.perf_counter()
+        state.generator, fit_loss = fit_generator(
+            server.config,
+            len(server.class_names),
+            server.multi_label,
+            state.generator,
+            [reply.result.release for reply in replies],
+        )
+        state.generator_ema = state.generator
+        seconds = time.perf_counter() - started
+        state.elapsed_s += seconds
+        return {"fit_loss": fit_loss, "fit_seconds": seconds}
+
+    def finished(self, server, replies: list[SiteReply]) -> str:
+        # A release round nobody answered is not a completed run: the server says why.
+        if not replies:
+            return ""
+        return f"fitted the generator to {len(replies)} site(s)' mean embeddings"
+
+    def progress_text(self, stats: dict, schedule: Schedule) -> str:
+        eps = ",".join(f"{float(s['epsilon']):.2f}" for s in stats["sites"].values())
+        return f"released eps [{eps}] fit loss {stats['server']['fit_loss']:.4f}"
+
+
+METHODS.register(MeanEmbedding.name)(MeanEmbedding())
