@@ -78,11 +78,11 @@ def test_the_audit_trains_no_more_steps_than_the_run_took(planted):
     assert "ceiling" in result.summary
 
 
-def _audit(dp: DPSettings) -> dict:
+def _audit(dp: DPSettings, canaries: int = CANARIES) -> dict:
     """A site's DP-SGD audited with `dp` (the claimed settings, or broken ones)."""
     config = config_from_dict({"name": "audit"}, OVERRIDES)
     site = plan_federation(config).site_data(0)
-    audit = audit_site(site, config, dp=dp, steps=STEPS, canary_count=CANARIES, seed=0)
+    audit = audit_site(site, config, dp=dp, steps=STEPS, canary_count=canaries, seed=0)
     return bounds(audit, DELTA)
 
 
@@ -118,6 +118,19 @@ def test_broken_dp_sgd_is_a_violation(breaking):
     sigma, claimed = _claimed_noise()
 
     found = _audit(breaking(sigma))
+
+    assert claim_testable(ceiling=found["ceiling"], claimed=claimed)
+    assert is_violation(found["lower_bound"], claimed)
+
+
+def test_a_quarter_of_the_noise_is_a_violation_with_enough_canaries():
+    # 1000 canaries raise the ceiling and the power enough to flag a true epsilon of about
+    # 4.7 claimed as 1, which 100 canaries cannot.
+    sigma, claimed = _claimed_noise()
+
+    found = _audit(
+        DPSettings(noise_multiplier=sigma / 4, max_grad_norm=1.0, sample_rate=1.0), canaries=1000
+    )
 
     assert claim_testable(ceiling=found["ceiling"], claimed=claimed)
     assert is_violation(found["lower_bound"], claimed)
