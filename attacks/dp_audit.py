@@ -230,6 +230,26 @@ def site_data(context: AttackContext, site: int) -> ImageSet:
     return context.run.members.subset(np.array([n for n, i in enumerate(order) if i in owned]))
 
 
+def audit_result(*, findings: dict, bound_detail: str, subject: str, remedy: str) -> AttackResult:
+    """An audit's result from its findings (with lower_bound, ceiling, accountant_epsilon):
+    whether the bound is a violation, and whether the claim was testable at all."""
+    lower, ceiling = findings["lower_bound"], findings["ceiling"]
+    claimed = findings["accountant_epsilon"]
+    violation = is_violation(lower, claimed)
+    note = untestable_note(ceiling=ceiling, claimed=claimed, remedy=remedy)
+    claim = "inf (non-private)" if math.isinf(claimed) else f"{claimed:.3f}"
+    details = f"{bound_detail}; " if bound_detail else ""
+    return AttackResult(
+        findings={**findings, "claim_testable": not note, "violation": bool(violation)},
+        leaked=bool(violation or lower > 0),
+        summary=(
+            f"{'PRIVACY VIOLATION: ' if violation else ''}empirical epsilon >= {lower:.3f} "
+            f"({details}95% confidence; ceiling {ceiling:.2f}) vs the accountant's {claim} "
+            f"for {subject}" + (f"; {note}" if note else "")
+        ),
+    )
+
+
 def is_violation(lower_bound: float, accountant_epsilon: float) -> bool:
     """An empirical lower bound above the accountant's epsilon: the DP claim is false."""
     return lower_bound > accountant_epsilon + 1e-9
@@ -294,37 +314,24 @@ def attack(context: AttackContext) -> AttackResult:
         seed=options.seed,
     )
     found = bounds(audit, delta)
-    lower, ceiling = found["lower_bound"], found["ceiling"]
-    violation = is_violation(lower, claimed)
-    note = untestable_note(
-        ceiling=ceiling,
-        claimed=claimed,
-        remedy="audit fewer steps (--audit-steps) or use more canaries (--audit-canaries)",
+    detail = (
+        f"one-run {found['one_run_lower_bound']['epsilon']:.3f}, Clopper-Pearson "
+        f"{found['clopper_pearson_lower_bound']['epsilon']:.3f}"
     )
-    findings = {
-        "site": f"site-{site}",
-        "audit_steps": steps,
-        "run_steps": run_steps,
-        "noise_multiplier": sigma,
-        "sample_rate": rate,
-        "delta": delta,
-        "canaries": options.audit_canaries,
-        "canaries_included": int(audit["included"].sum()),
-        "accountant_epsilon": claimed,
-        **found,
-        "claim_testable": not note,
-        "violation": bool(violation),
-    }
-    claim = "inf (non-private)" if math.isinf(claimed) else f"{claimed:.3f}"
-    verdict = "PRIVACY VIOLATION: " if violation else ""
-    return AttackResult(
-        findings=findings,
-        leaked=bool(violation or lower > 0),
-        summary=(
-            f"{verdict}empirical epsilon >= {lower:.3f} (one-run "
-            f"{found['one_run_lower_bound']['epsilon']:.3f}, Clopper-Pearson "
-            f"{found['clopper_pearson_lower_bound']['epsilon']:.3f}; 95% confidence; ceiling "
-            f"{ceiling:.2f}) vs the accountant's {claim} for {steps} steps of site-{site}"
-            + (f"; {note}" if note else "")
-        ),
+    return audit_result(
+        findings={
+            "site": f"site-{site}",
+            "audit_steps": steps,
+            "run_steps": run_steps,
+            "noise_multiplier": sigma,
+            "sample_rate": rate,
+            "delta": delta,
+            "canaries": options.audit_canaries,
+            "canaries_included": int(audit["included"].sum()),
+            "accountant_epsilon": claimed,
+            **found,
+        },
+        bound_detail=detail,
+        subject=f"{steps} steps of site-{site}",
+        remedy="audit fewer steps (--audit-steps) or use more canaries (--audit-canaries)",
     )

@@ -24,7 +24,6 @@ Clopper-Pearson one over them (`attacks.audit_bounds.thresholds_epsilon`), from 
 The accountant's epsilon is that of the audited release alone, from the site's ledger.
 """
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attacks.audit_bounds import thresholds_ceiling, thresholds_epsilon, untestable_note
+from attacks.audit_bounds import thresholds_ceiling, thresholds_epsilon
 from attacks.context import AttackContext
-from attacks.dp_audit import is_violation, make_canaries, site_data, site_unit_keys
+from attacks.dp_audit import audit_result, make_canaries, site_data, site_unit_keys
 from attacks.registry import MECHANISM_AUDIT, AttackResult, register
 from client import mean_embedding as site_release
 from common.data import ImageSet
@@ -308,31 +307,20 @@ def attack(context: AttackContext) -> AttackResult:
         delta=ledger.delta,
         seed=options.seed,
     )
-    lower, ceiling = audit["lower_bound"], audit["ceiling"]
-    violation = is_violation(lower, claimed)
-    note = untestable_note(
-        ceiling=ceiling, claimed=claimed, remedy="more trials (PROJECTED_TRIALS) raise it"
-    )
-    findings = {
-        "site": f"site-{site}",
-        "noise_multiplier": sigma,
-        "delta": ledger.delta,
-        "accountant": ledger.accountant,
-        "unit": ledger.unit,
-        "accountant_epsilon": claimed,
-        **audit,
-        "claim_testable": not note,
-        "violation": bool(violation),
-    }
-    claim = "inf (non-private)" if math.isinf(claimed) else f"{claimed:.3f}"
-    verdict = "PRIVACY VIOLATION: " if violation else ""
-    return AttackResult(
-        findings=findings,
-        leaked=bool(violation or lower > 0),
-        summary=(
-            f"{verdict}empirical epsilon >= {lower:.3f} (95% confidence; ceiling {ceiling:.2f}) "
-            f"vs the accountant's {claim} for site-{site}'s release (noise multiplier "
-            f"{sigma:.4g}, canary contribution norm {audit['canary_contribution_norm']:.3f})"
-            + (f"; {note}" if note else "")
+    return audit_result(
+        findings={
+            "site": f"site-{site}",
+            "noise_multiplier": sigma,
+            "delta": ledger.delta,
+            "accountant": ledger.accountant,
+            "unit": ledger.unit,
+            "accountant_epsilon": claimed,
+            **audit,
+        },
+        bound_detail="",
+        subject=(
+            f"site-{site}'s release (noise multiplier {sigma:.4g}, canary contribution norm "
+            f"{audit['canary_contribution_norm']:.3f})"
         ),
+        remedy="more trials (PROJECTED_TRIALS) raise it",
     )
