@@ -17,7 +17,6 @@ population; other sources have none, and the control falls back to half of the n
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from common.config import config_to_dict
 from common.data import ImageSet
 from common.data.phantom import generate_phantom
 from common.run_data import RunData
+from common.run_folder import RunFolder
 
 # Phantom patients come from RNGs seeded by (seed, patient): another seed is other patients.
 AUXILIARY_SEED_OFFSET = 1_000_003
@@ -128,7 +128,7 @@ class AttackContext:
 
 def member_sites(run: RunData) -> np.ndarray:
     """Site index of every image in run.members (which is sorted by data index)."""
-    split = json.loads((run.run_dir / "split.json").read_text())
+    split = RunFolder(run.run_dir).read_split()
     owner = {index: site for site, indices in enumerate(split["sites"]) for index in indices}
     return np.array([owner[i] for i in sorted(owner)], dtype=np.int64)
 

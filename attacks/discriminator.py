@@ -11,7 +11,6 @@ images real and other real images fake, until they have memorized them.
 """
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from attacks.neighbours import most_similar
 from attacks.registry import DISCRIMINATOR_ACCESS, AttackResult, register
 from common.data import ImageSet
 from common.models import Discriminator
+from common.run_folder import RunFolder, site_name
 
 NEIGHBOURS = 5
 # The positive control's memorization: full-batch steps on the planted images.
@@ -32,7 +32,7 @@ MEMORIZE_LR = 3e-3
 
 
 def load_site_discriminator(context: AttackContext, site: int) -> Discriminator | None:
-    path = Path(context.run.run_dir) / "sites" / f"site-{site}" / "training-state.pt"
+    path = RunFolder(context.run.run_dir).site(site).training_state
     if not path.exists():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -102,11 +102,11 @@ def scorer(context: AttackContext, discriminators: dict[int, Discriminator]) -> 
 def attack(context: AttackContext) -> AttackResult:
     sites = range(context.run.config.federation.num_sites)
     discriminators = {site: load_site_discriminator(context, site) for site in sites}
-    missing = [f"site-{site}" for site, model in discriminators.items() if model is None]
+    missing = [site for site, model in discriminators.items() if model is None]
     if missing:
-        return AttackResult(
-            skipped=f"no discriminator state (training-state.pt) for {', '.join(missing)}"
-        )
+        state = RunFolder(context.run.run_dir).site(missing[0]).training_state.name
+        sites = ", ".join(site_name(site) for site in missing)
+        return AttackResult(skipped=f"no discriminator state ({state}) for {sites}")
     seed = context.options.seed
 
     def plant(queries: Queries) -> Planted:

@@ -26,9 +26,7 @@ The audit trains `audit_steps` steps (default 1000, fewer than the run's thousan
 within minutes); the accountant's epsilon is computed for those steps.
 """
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,13 +41,16 @@ from attacks.audit_bounds import (
     one_run_epsilon,
     untestable_note,
 )
-from attacks.context import AttackContext
+from attacks.context import AttackContext, member_sites
 from attacks.registry import MECHANISM_AUDIT, AttackResult, register
 from client.training import DPGANTrainer, DPSettings, to_tensors
 from common.data import ImageSet
 from common.models import build_models
 from common.privacy.accounting import epsilon_spent
 from common.privacy.ledger import PrivacyLedger
+from common.run_data import RunData
+from common.run_folder import RunFolder, site_name
+from methods import METHODS, method_for
 
 # Contribution fits per audit: the per-canary gradients they need cost most of its time.
 REFRESHES = 40
@@ -224,10 +225,7 @@ def audit_site(
 
 def site_data(context: AttackContext, site: int) -> ImageSet:
     """The audited site's training images, from the run's split."""
-    split = json.loads((Path(context.run.run_dir) / "split.json").read_text())
-    owned = set(split["sites"][site])
-    order = sorted(i for indices in split["sites"] for i in indices)
-    return context.run.members.subset(np.array([n for n, i in enumerate(order) if i in owned]))
+    return context.run.members.subset(np.flatnonzero(member_sites(context.run) == site))
 
 
 def audit_result(*, findings: dict, bound_detail: str, subject: str, remedy: str) -> AttackResult:
@@ -255,17 +253,31 @@ def is_violation(lower_bound: float, accountant_epsilon: float) -> bool:
     return lower_bound > accountant_epsilon + 1e-9
 
 
-def _dp_sgd_ledger(run_dir: Path, site: int) -> tuple[PrivacyLedger | None, str]:
-    """(the site's ledger, "") or (None, why not)."""
-    path = Path(run_dir) / "sites" / f"site-{site}" / "ledger.json"
-    if not path.exists():
-        return None, f"no privacy ledger at {path} to take the settings from"
-    ledger = PrivacyLedger.open(path, **PrivacyLedger.read_settings(path))
-    if ledger.noise_multiplier is None or ledger.steps == 0:
+# The audit that checks each mechanism a training method's sites record in their ledgers.
+AUDIT_OF_MECHANISM = {"dp-sgd": "dp-audit", "release": "release-audit"}
+
+
+def site_ledger(
+    run: RunData, site: int, mechanism: str, taken: str
+) -> tuple[PrivacyLedger | None, str]:
+    """(the site's ledger, "") when the run's training method records `mechanism`, the one the
+    audit checks; otherwise (None, why not). `taken`: what the audit takes from the ledger."""
+    method = method_for(run.config)
+    if method.ledger_mechanism != mechanism:
+        checked = [name for name in METHODS if METHODS.get(name).ledger_mechanism == mechanism]
+        other = AUDIT_OF_MECHANISM.get(method.ledger_mechanism)
         return None, (
-            f"site {site} trained no DP-SGD (its ledger holds no DP-SGD steps, e.g. "
-            "training.method=mean_embedding, which release-audit checks); this audit checks DP-SGD"
+            f"the run trained with training.method={method.name}, whose sites record "
+            f"{method.ledger_mechanism!r} in their ledgers; this audit checks {mechanism!r} "
+            f"(training.method={' or '.join(checked)})"
+            + (f"; {other} checks this run" if other else "")
         )
+    path = RunFolder(run.run_dir).site(site).ledger
+    if not path.exists():
+        return None, f"no privacy ledger at {path} to take {taken} from"
+    ledger = PrivacyLedger.open(path, **PrivacyLedger.read_settings(path))
+    if not any(entry.mechanism == mechanism for entry in ledger.entries):
+        return None, f"site {site}'s ledger at {path} holds no {mechanism!r} entry"
     return ledger, ""
 
 
@@ -297,7 +309,7 @@ def bounds(audit: dict, delta: float) -> dict:
 def attack(context: AttackContext) -> AttackResult:
     options, config = context.options, context.run.config
     site = options.audit_site
-    ledger, why_not = _dp_sgd_ledger(context.run.run_dir, site)
+    ledger, why_not = site_ledger(context.run, site, "dp-sgd", "the DP-SGD settings")
     if ledger is None:
         return AttackResult(skipped=why_not)
     sigma, rate, delta = ledger.noise_multiplier, ledger.sample_rate, ledger.delta
@@ -320,7 +332,7 @@ def attack(context: AttackContext) -> AttackResult:
     )
     return audit_result(
         findings={
-            "site": f"site-{site}",
+            "site": site_name(site),
             "audit_steps": steps,
             "run_steps": run_steps,
             "noise_multiplier": sigma,
@@ -332,6 +344,6 @@ def attack(context: AttackContext) -> AttackResult:
             **found,
         },
         bound_detail=detail,
-        subject=f"{steps} steps of site-{site}",
+        subject=f"{steps} steps of {site_name(site)}",
         remedy="audit fewer steps (--audit-steps) or use more canaries (--audit-canaries)",
     )

@@ -26,20 +26,19 @@ The accountant's epsilon is that of the audited release alone, from the site's l
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from attacks.audit_bounds import thresholds_ceiling, thresholds_epsilon
 from attacks.context import AttackContext
-from attacks.dp_audit import audit_result, make_canaries, site_data, site_unit_keys
+from attacks.dp_audit import audit_result, make_canaries, site_data, site_ledger, site_unit_keys
 from attacks.registry import MECHANISM_AUDIT, AttackResult, register
 from client import mean_embedding as site_release
 from common.data import ImageSet
 from common.mean_embedding import RandomFourierFeatures, features_for, release_weights
 from common.privacy.accounting import epsilon_spent
-from common.privacy.ledger import PrivacyLedger
+from common.run_folder import site_name
 
 CANARY_COPIES = 4
 # Trials per world (with and without the canary). A projected one costs about 40 ns, a whole
@@ -267,20 +266,6 @@ def audit_release(
     )
 
 
-def _release_ledger(run_dir: Path, site: int) -> tuple[PrivacyLedger | None, str]:
-    """(the site's ledger, "") or (None, why not)."""
-    path = Path(run_dir) / "sites" / f"site-{site}" / "ledger.json"
-    if not path.exists():
-        return None, f"no privacy ledger at {path} to take the release's noise from"
-    ledger = PrivacyLedger.open(path, **PrivacyLedger.read_settings(path))
-    if not any(entry.mechanism == "release" for entry in ledger.entries):
-        return None, (
-            f"site {site} made no mean-embedding release (its ledger holds no release entry); "
-            "this audit checks training.method=mean_embedding"
-        )
-    return ledger, ""
-
-
 @register(
     "release-audit",
     MECHANISM_AUDIT,
@@ -292,7 +277,7 @@ def _release_ledger(run_dir: Path, site: int) -> tuple[PrivacyLedger | None, str
 def attack(context: AttackContext) -> AttackResult:
     options, config = context.options, context.run.config
     site = options.audit_site
-    ledger, why_not = _release_ledger(context.run.run_dir, site)
+    ledger, why_not = site_ledger(context.run, site, "release", "the release's noise")
     if ledger is None:
         return AttackResult(skipped=why_not)
     # The least noisy release is the one that must hold its claim.
@@ -309,7 +294,7 @@ def attack(context: AttackContext) -> AttackResult:
     )
     return audit_result(
         findings={
-            "site": f"site-{site}",
+            "site": site_name(site),
             "noise_multiplier": sigma,
             "delta": ledger.delta,
             "accountant": ledger.accountant,
@@ -319,7 +304,7 @@ def attack(context: AttackContext) -> AttackResult:
         },
         bound_detail="",
         subject=(
-            f"site-{site}'s release (noise multiplier {sigma:.4g}, canary contribution norm "
+            f"{site_name(site)}'s release (noise multiplier {sigma:.4g}, canary contribution norm "
             f"{audit['canary_contribution_norm']:.3f})"
         ),
         remedy="more trials (PROJECTED_TRIALS) raise it",

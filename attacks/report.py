@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 from attacks.registry import MECHANISM_AUDIT
-from common import atomic
+from common.run_folder import RunFolder
 
 STRONG_AUC = 0.6
 STRONG_TPR_AT_1 = 0.1
@@ -338,5 +338,4 @@ def to_markdown(report: dict) -> str:
 
 
 def write_report(run_dir: Path, report: dict) -> None:
-    atomic.write_text(run_dir / "attacks.json", to_json(report))
-    atomic.write_text(run_dir / "attacks.md", to_markdown(report))
+    RunFolder(run_dir).write_attacks(to_json(report), to_markdown(report))

@@ -24,24 +24,19 @@ from attacks.registry import ATTACKS, THREAT_MODELS, Attack, AttackResult
 from attacks.report import membership_level, membership_line, verdict, write_report
 from common.errors import UserError
 from common.run_data import load_run
+from common.run_folder import RunFolder
 
 FIGURES = "attack-figures"
 
 
 def _epsilon_per_site(run_dir: Path) -> dict:
-    path = run_dir / "summary.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text()).get("epsilon_per_site", {})
+    return RunFolder(run_dir).read_summary().get("epsilon_per_site", {})
 
 
 def _earlier_entries(run_dir: Path, options: AttackOptions) -> dict:
     """The attacks of an earlier report on this run made with the same options: a run of a few
     attacks (`--only`) adds to it instead of dropping the rest."""
-    path = run_dir / "attacks.json"
-    if not path.exists():
-        return {}
-    earlier = json.loads(path.read_text())
+    earlier = RunFolder(run_dir).read_attacks()
     if earlier.get("options") != json.loads(json.dumps(vars(options))):
         return {}
     return earlier.get("attacks", {})
@@ -84,7 +79,8 @@ def run_attacks(
     attacks = [ATTACKS.get(name) for name in names]
     run = load_run(run_dir)
     if len(run.members) == 0:
-        raise UserError(f"{run_dir}/split.json lists no training images; nothing to attack")
+        split = RunFolder(run_dir).split_file
+        raise UserError(f"{split} lists no training images; nothing to attack")
     context = build_context(run, options, run_dir / FIGURES, cache_dir)
     entries = {}
     for attack in tqdm(attacks, desc="attacks", unit="attack"):

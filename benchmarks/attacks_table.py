@@ -4,9 +4,12 @@ Usage: .venv/bin/python benchmarks/attacks_table.py RUN_DIR [RUN_DIR ...]
 Each RUN_DIR must hold the attacks.json that `privsynth attack RUN_DIR` wrote.
 """
 
-import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.run_folder import RunFolder  # noqa: E402
 
 
 def _row(report: dict) -> dict[str, str]:
@@ -59,8 +62,13 @@ def _row(report: dict) -> dict[str, str]:
     return cells
 
 
+def _report(run: RunFolder) -> dict:
+    run.require(run.attacks_file, "the report `privsynth attack` writes")
+    return run.read_attacks()
+
+
 def main(run_dirs: list[str]) -> None:
-    reports = [json.loads((Path(d) / "attacks.json").read_text()) for d in run_dirs]
+    reports = [_report(RunFolder(d)) for d in run_dirs]
     rows = [_row(report) for report in reports]
     keys = list(dict.fromkeys(key for row in rows for key in row))
     print("| measure | " + " | ".join(Path(d).name for d in run_dirs) + " |")

@@ -28,9 +28,11 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from client.training import DPGANTrainer, DPSettings  # noqa: E402
+from common.conditions import condition_rows
 from common.config import config_from_dict, config_to_dict  # noqa: E402
 from common.privacy.accounting import calibrate_noise_multiplier  # noqa: E402
 from common.run_data import load_run  # noqa: E402
+from common.run_folder import RunFolder  # noqa: E402
 from evaluation.distribution import distribution_metrics  # noqa: E402
 from evaluation.evaluate import _subsample  # noqa: E402
 from evaluation.real_classifier import real_classifier  # noqa: E402
@@ -40,12 +42,12 @@ from evaluation.training import (  # noqa: E402
     steps_per_epoch,
     train_classifier,
 )
-from server.outputs import class_conditions, generate  # noqa: E402
+from server.outputs import generate  # noqa: E402
 
 
 def _score(generator, run, real_model, real_features, train_settings, steps, per_class=1000):
     images, labels = [], []
-    for i, (_, condition) in enumerate(class_conditions(run.holdout.class_names, False)):
+    for i, (_, condition) in enumerate(condition_rows(run.holdout.class_names, False)):
         images.append(generate(generator.eval(), condition, per_class, seed=i))
         labels.append(np.repeat(condition[None], per_class, axis=0))
     images, labels = np.concatenate(images), np.concatenate(labels)
@@ -146,7 +148,7 @@ def main() -> None:
     real_train = _subsample(run.members, 3000, eval_settings.seed)
     steps = steps_per_epoch(len(real_train), eval_settings.batch_size)
     real_model, _, _ = real_classifier(
-        real_train, eval_settings, steps, args.run_dir.parent / ".cache" / "evaluation"
+        real_train, eval_settings, steps, RunFolder(args.run_dir).cache("evaluation")
     )
     _, real_features = scores_and_features(real_model, run.holdout.images, False)
     row = {

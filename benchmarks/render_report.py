@@ -10,9 +10,14 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.run_folder import StudyFolder  # noqa: E402
+
 
 def main(study_dir: Path) -> None:
-    report = (study_dir / "report.html").resolve()
+    study = StudyFolder(study_dir)
+    report = study.report.resolve()
     executable = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
     if executable is None:
         sys.exit("Chromium is not installed: apt-get install chromium")
@@ -22,7 +27,7 @@ def main(study_dir: Path) -> None:
         page.goto(report.as_uri())
         widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
         rows = page.eval_on_selector_all("#results tr", "rows => rows.length")
-        page.screenshot(path=str(study_dir / "report.png"), full_page=True)
+        page.screenshot(path=str(study.report_screenshot), full_page=True)
         browser.close()
     broken = sum(1 for width in widths if width == 0)
     print(f"{report}: {len(widths)} figures, {broken} broken, {rows - 1} table rows")

@@ -2,8 +2,9 @@
 # Train a PneumoniaMNIST preset (3 sites, iid) at one epsilon and print the run summary.
 # usage: [PRESET=pneumoniamnist-dpgan] benchmarks/train_pneumoniamnist.sh PATH/TO/pneumoniamnist.npz
 #        [EPSILON] [RUN_DIR]
-# The runs in benchmarks/results.md before the seventh session of issue 7 used the DP-GAN,
-# now PRESET=pneumoniamnist-dpgan; the default is the shipped `pneumoniamnist`.
+# The runs in benchmarks/history.md before commit 351899f used a DP-GAN `pneumoniamnist` preset
+# (from commit f20b234 on the one now named pneumoniamnist-dpgan: PRESET=pneumoniamnist-dpgan);
+# the default is the shipped mean-embedding `pneumoniamnist`.
 set -euo pipefail
 npz=${1:?path to pneumoniamnist.npz}
 epsilon=${2:-10}

@@ -7,12 +7,15 @@ evaluated with `--tstr-repeats N` counts with the mean TSTR over its N draws: at
 epsilon 10 one draw moves by about 0.01 (benchmarks/results.md).
 """
 
-import json
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.run_folder import RunFolder  # noqa: E402
 
 # Largest allowed TRTR - TSTR macro AUC gap per epsilon (issue 7).
 TARGET_GAP = {"10": 0.03, "1": 0.07, "inf": 0.015}
@@ -20,9 +23,9 @@ MIN_RECALL_COVERAGE = 0.5
 MAX_TRAIN_S = 30 * 60
 
 
-def _row(run_dir: Path) -> dict:
-    evaluation = json.loads((run_dir / "evaluation.json").read_text())
-    summary = json.loads((run_dir / "summary.json").read_text())
+def _row(run: RunFolder) -> dict:
+    evaluation = run.read_evaluation()
+    summary = run.read_summary()
     models = evaluation["classification"]["models"]
     overall = evaluation["distribution"]["overall"]
     tstr, trtr = models["TSTR"]["macro_auc"]["value"], models["TRTR"]["macro_auc"]["value"]
@@ -51,9 +54,10 @@ def _cell(values: list[float], digits: int = 3) -> str:
 def main(root: Path) -> None:
     groups: dict[str, list[dict]] = {}
     for run_dir in sorted(root.glob("eps*-seed*")):
-        if (run_dir / "evaluation.json").exists():
+        run = RunFolder(run_dir)
+        if run.evaluated:
             epsilon = re.match(r"eps(.+)-seed\d+", run_dir.name).group(1)
-            groups.setdefault(epsilon, []).append({"run": run_dir.name, **_row(run_dir)})
+            groups.setdefault(epsilon, []).append({"run": run_dir.name, **_row(run)})
     print(
         "| epsilon | seeds | TSTR draws per run | TSTR AUC | TRTR AUC | gap (TRTR − TSTR) "
         "| target gap | recall | coverage | training s | met |"

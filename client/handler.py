@@ -3,7 +3,7 @@ one of the protocol's fixed error codes.
 
 Whatever goes wrong, the server learns only the code (common.protocol.ERROR_REASONS); the
 full message, which may name files, labels or patients, goes to the site's own console and,
-for a deployed site, to `site.log` in its state directory.
+for a deployed site, to the log in its state directory (SiteFolder.log).
 """
 
 import logging
@@ -21,9 +21,9 @@ from client.site_config import is_deployed, site_from_context, site_settings
 from common.config import config_from_dict
 from common.errors import UserError
 from common.protocol import SiteError, decode_request, encode_reply
+from common.run_folder import SiteFolder
 
 log = logging.getLogger("privsynth.site")
-SITE_LOG = "site.log"
 
 
 class _Failure(Exception):
@@ -45,11 +45,11 @@ def _stage(code: SiteError, action, *args, **kwargs):
 def answer_train(content: RecordDict, *, node_config: dict, node_id: int) -> RecordDict | SiteError:
     """The reply to a train request, or the error code to send instead."""
     name = str(node_config.get("site-name", f"node-{node_id}"))
-    log_dir = None
+    state = None
     try:
         settings = _stage(SiteError.REFUSED_POLICY, site_settings, node_config)
         if settings is not None:
-            log_dir = Path(settings.state_dir).expanduser()
+            state = SiteFolder(Path(settings.state_dir).expanduser())
             name = settings.name or name
         # Simulated sites trust the local server; a hospital sets its own limit.
         limit = settings.max_request_mb * 2**20 if settings else math.inf
@@ -80,11 +80,11 @@ def answer_train(content: RecordDict, *, node_config: dict, node_id: int) -> Rec
             show_progress=is_deployed(node_config),
         )
     except (RoundRefused, _Failure) as error:
-        _log_locally(log_dir, f"site {name}: {error}", warning=True)
+        _log_locally(state, f"site {name}: {error}", warning=True)
         return error.code
     except Exception as error:  # noqa: BLE001 - nothing unforeseen may reach the server as text
         log.exception("site %s: internal error", name)
-        _log_locally(log_dir, f"site {name}: internal error: {error!r}", warning=False)
+        _log_locally(state, f"site {name}: internal error: {error!r}", warning=False)
         return SiteError.INTERNAL_ERROR
     return encode_reply(site.policy.name, result)
 
@@ -96,11 +96,11 @@ def _parse_config(text: str):
         raise UserError(f"the request's config is not valid YAML ({error})") from None
 
 
-def _log_locally(log_dir: Path | None, message: str, *, warning: bool) -> None:
+def _log_locally(state: SiteFolder | None, message: str, *, warning: bool) -> None:
     if warning:
         log.warning("%s", message)
-    if log_dir is None:
+    if state is None:
         return
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / SITE_LOG, "a") as handle:
+    state.path.mkdir(parents=True, exist_ok=True)
+    with open(state.log, "a") as handle:
         handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")

@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from client.training import to_tensors
+from common.conditions import group_membership
 from common.data import ImageSet
-from common.mean_embedding import RandomFourierFeatures, groups, release_weights
+from common.mean_embedding import RandomFourierFeatures, release_weights
 
 BATCH = 1024
 
@@ -35,7 +36,7 @@ def unit_contributions(
     with torch.no_grad():
         for start in range(0, len(data), BATCH):
             phi = features(images[start : start + BATCH])
-            g = groups(labels[start : start + BATCH], data.multi_label)
+            g = group_membership(labels[start : start + BATCH], data.multi_label)
             weighted = feature_weight * (g[:, :, None] * phi[:, None, :]).flatten(1)
             rows.append(torch.cat([weighted, count_weight * g], dim=1))
     per_image = torch.cat(rows)

@@ -15,6 +15,7 @@ from common.data import ImageSet
 from common.models import build_models
 from common.privacy.ledger import PrivacyLedger
 from common.protocol import RoundRequest, RoundResult, SiteError
+from common.run_folder import SiteFolder
 from methods import method_for
 
 
@@ -66,11 +67,11 @@ class Site:
 
     @property
     def state_path(self) -> Path:
-        return self.run_state_dir / "training-state.pt"
+        return SiteFolder(self.run_state_dir).training_state
 
     @property
     def reply_path(self) -> Path:
-        return self.run_state_dir / "last-reply.pt"
+        return SiteFolder(self.run_state_dir).last_reply
 
     def unit_keys(self) -> np.ndarray:
         if self.policy.unit == "patient":

@@ -21,12 +21,13 @@ from common.data.federation import declared_class_names, load_dataset, plan_fede
 from common.data.splits import split_holdout
 from common.errors import UserError
 from common.protocol import SiteError
+from common.run_folder import RunFolder, SiteFolder, site_name
 
 
 def simulated_site(config: Config, partition_id: int, run_dir: Path) -> Site:
     plan = plan_federation(config)
-    name = f"site-{partition_id}"
-    state_dir = Path(run_dir) / "sites" / name
+    name = site_name(partition_id)
+    state = RunFolder(run_dir).site(partition_id)
     return Site(
         policy=SitePolicy(
             name=name,
@@ -36,8 +37,8 @@ def simulated_site(config: Config, partition_id: int, run_dir: Path) -> Site:
             share_discriminator=True,
         ),
         data=plan.site_data(partition_id),
-        ledger_path=state_dir / "ledger.json",
-        run_state_dir=state_dir,
+        ledger_path=state.ledger,
+        run_state_dir=state.path,
     )
 
 
@@ -77,9 +78,9 @@ def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir:
     # Only the data is read under this config; the privacy settings are the site's own.
     raw["privacy"] = {}
     site_config = config_from_dict(raw)
-    state_dir = Path(settings.state_dir).expanduser()
+    state = SiteFolder(Path(settings.state_dir).expanduser())
     # Each Deployment Engine message runs in a fresh process: decode the images once.
-    data = load_dataset(site_config, cache_dir=state_dir / "cache")
+    data = load_dataset(site_config, cache_dir=state.cache)
     if len(data) == 0:
         raise UserError(f"site {name}: {data_path} holds no images; check data.path")
     train, _ = split_holdout(
@@ -103,8 +104,8 @@ def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir:
             min_noise_multiplier=settings.privacy.min_noise_multiplier,
         ),
         data=data.subset(np.asarray(train)),
-        ledger_path=state_dir / "ledgers" / f"{settings.ledger_key}.json",
-        run_state_dir=state_dir / "runs" / run_key,
+        ledger_path=state.dataset_ledger(settings.ledger_key),
+        run_state_dir=state.run_state(run_key).path,
     )
 
 

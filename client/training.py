@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from client.augment import augment
 from client.sampling import PoissonSampler
+from common.conditions import sample_conditions
 from common.config import ModelConfig, TrainingConfig
 from common.data import ImageSet
 from common.models import build_models
@@ -37,16 +38,6 @@ def to_tensors(data: ImageSet, device: torch.device) -> tuple[torch.Tensor, torc
     images = torch.from_numpy(data.images).to(device=device, dtype=torch.float32)
     images = (images / 127.5 - 1.0).unsqueeze(1)
     return images, torch.from_numpy(data.labels).to(device=device, dtype=torch.float32)
-
-
-def sample_conditions(
-    n: int, num_classes: int, multi_label: bool, prior: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Conditions for generated images from a public prior, never from private labels."""
-    if multi_label:
-        return (torch.rand(n, num_classes, generator=generator) < prior).float()
-    classes = torch.randint(num_classes, (n,), generator=generator)
-    return F.one_hot(classes, num_classes).float()
 
 
 def mode_seeking_penalty(
@@ -166,10 +157,10 @@ class DPGANTrainer:
         z = torch.randn(n, self.model_config.latent_dim, generator=self.torch_rng)
         condition = sample_conditions(
             n,
-            self.num_classes,
-            self.multi_label,
-            self.model_config.multilabel_prior,
-            self.torch_rng,
+            num_classes=self.num_classes,
+            multi_label=self.multi_label,
+            prior=self.model_config.multilabel_prior,
+            generator=self.torch_rng,
         )
         return z.to(self.device), condition.to(self.device)
 

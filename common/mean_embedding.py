@@ -124,12 +124,3 @@ def features_for(config: Config) -> RandomFourierFeatures:
         settings.details,
         settings.gradients,
     )
-
-
-def groups(labels: torch.Tensor, multi_label: bool) -> torch.Tensor:
-    """(N, G) membership of each image in the release's groups: its classes (G = K), or for
-    multi-label data its findings and a last "no finding" group (G = K + 1)."""
-    if not multi_label:
-        return labels
-    no_finding = 1.0 - labels.amax(dim=1, keepdim=True)
-    return torch.cat([labels, no_finding], dim=1)

@@ -66,6 +66,7 @@ def _counts(text: str | None) -> tuple[int, ...]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from common.run_folder import RunFolder
     from evaluation.classifiers import CLASSIFIERS
     from evaluation.evaluate import EvaluationSettings, evaluate_run
     from evaluation.training import TrainingSettings
@@ -103,5 +104,5 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"TSTR macro AUC over {len(repeats['seeds'])} draws: "
             f"{repeats['mean']:.3f} ± {repeats['sd']:.3f} (sd)"
         )
-    print(f"report: {Path(args.run_dir) / 'evaluation.md'}")
+    print(f"report: {RunFolder(args.run_dir).evaluation_report}")
     return 0

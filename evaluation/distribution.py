@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from evaluation.conditions import condition_groups
+from common.conditions import condition_groups
 from evaluation.metrics import DISTRIBUTION_METRICS
 
 

@@ -2,7 +2,6 @@
 synthetic images against the real holdout, written to evaluation.json, evaluation.md and
 figures in the run folder."""
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -11,19 +10,19 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common import atomic
+from common.conditions import condition_groups
 from common.data import ImageSet
 from common.errors import UserError
 from common.run_data import RunData, load_run
+from common.run_folder import RunFolder
 from evaluation import figures
 from evaluation.bootstrap import classification_results
 from evaluation.classifiers import Classifier
-from evaluation.conditions import condition_groups
 from evaluation.distribution import distribution_metrics, distribution_results
 from evaluation.metrics.label_fidelity import label_fidelity
 from evaluation.real_classifier import real_classifier
 from evaluation.repeats import tstr_repeats
-from evaluation.report import write_report
+from evaluation.report import report_markdown
 from evaluation.synthetic import first_per_class, generate_per_class
 from evaluation.training import (
     TrainingSettings,
@@ -70,24 +69,27 @@ def _concat(a: ImageSet, b: ImageSet) -> ImageSet:
 
 
 def _synthetic_set(run: RunData, settings: EvaluationSettings) -> tuple[ImageSet, str]:
+    folder = RunFolder(run.run_dir)
     if not settings.samples_per_class:
-        return run.synthetic, "the run's exported synthetic.npz"
+        return run.synthetic, f"the run's exported {folder.synthetic_file.name}"
     largest = max(settings.samples_per_class)
     seed = settings.training.seed
     return (
         generate_per_class(run.run_dir, largest, seed),
-        f"{largest} images per class generated from the run's generator.pt (seed {seed})",
+        f"{largest} images per class generated from the run's {folder.generator_file.name} "
+        f"(seed {seed})",
     )
 
 
-def _check_compatible(synthetic: ImageSet, holdout: ImageSet, run_dir: Path) -> None:
+def _check_compatible(synthetic: ImageSet, holdout: ImageSet, folder: RunFolder) -> None:
     if len(synthetic) == 0:
-        raise UserError(f"{run_dir}/synthetic.npz holds no images; use --samples-per-class N")
+        raise UserError(f"{folder.synthetic_file} holds no images; use --samples-per-class N")
     if synthetic.resolution != holdout.resolution or synthetic.class_names != holdout.class_names:
         raise UserError(
-            f"the synthetic images of {run_dir} ({synthetic.resolution} px, classes "
+            f"the synthetic images of {folder.path} ({synthetic.resolution} px, classes "
             f"{list(synthetic.class_names)}) do not match its data ({holdout.resolution} px, "
-            f"classes {list(holdout.class_names)}); was synthetic.npz or generator.pt replaced?"
+            f"classes {list(holdout.class_names)}); was {folder.synthetic_file.name} or "
+            f"{folder.generator_file.name} replaced?"
         )
 
 
@@ -195,20 +197,21 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
     """Evaluate a finished run and write evaluation.json, evaluation.md and figures into it."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
     if settings.tstr_repeats > 1 and not settings.samples_per_class:
         raise UserError(
-            "--tstr-repeats draws new synthetic sets from generator.pt; "
+            f"--tstr-repeats draws new synthetic sets from {folder.generator_file.name}; "
             "add --samples-per-class N (e.g. 1000)"
         )
     run = load_run(run_dir)
     training = settings.training
     synthetic, synthetic_source = _synthetic_set(run, settings)
     holdout = run.holdout
-    _check_compatible(synthetic, holdout, run_dir)
+    _check_compatible(synthetic, holdout, folder)
     class_names, multi_label = holdout.class_names, holdout.multi_label
     real_train = _subsample(run.members, settings.max_train_images, training.seed)
     steps = steps_per_epoch(len(real_train), training.batch_size)
-    cache_dir = Path(settings.cache_dir or run_dir.parent / ".cache" / "evaluation")
+    cache_dir = Path(settings.cache_dir or folder.cache("evaluation"))
 
     real_model, cache_path, cached = real_classifier(real_train, training, steps, cache_dir)
     models = _train_classifiers(real_train, synthetic, settings, steps)
@@ -262,7 +265,7 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         "data_source": run.config.data.source,
         "class_names": list(class_names),
         "multi_label": multi_label,
-        "epsilon_per_site": _epsilons(run_dir),
+        "epsilon_per_site": _epsilons(folder),
         "settings": {
             **asdict(training),
             "training_steps": training.epochs * steps,
@@ -294,15 +297,11 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         "figures": figure_files,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
-    atomic.write_text(run_dir / "evaluation.json", json.dumps(result, indent=2))
-    write_report(result, run_dir / "evaluation.md")
+    folder.write_evaluation(result, report_markdown(result))
     return result
 
 
-def _epsilons(run_dir: Path) -> dict[str, float | None]:
-    """Epsilon spent per site from summary.json (None for a non-private site)."""
-    path = run_dir / "summary.json"
-    if not path.exists():
-        return {}
-    spent = json.loads(path.read_text()).get("epsilon_per_site", {})
+def _epsilons(folder: RunFolder) -> dict[str, float | None]:
+    """Epsilon spent per site from the run's summary (None for a non-private site)."""
+    spent = folder.read_summary().get("epsilon_per_site", {})
     return {site: (float(e) if math.isfinite(float(e)) else None) for site, e in spent.items()}

@@ -4,8 +4,6 @@ dict, so the two files always agree."""
 
 from pathlib import Path
 
-from common import atomic
-
 UTILITY_TARGET = 0.05  # the project's goal: TSTR macro AUC within 0.05 of TRTR
 
 
@@ -242,7 +240,8 @@ def _distribution(result: dict) -> list[str]:
     return lines
 
 
-def write_report(result: dict, path: Path) -> None:
+def report_markdown(result: dict) -> str:
+    """evaluation.md's text for one evaluation.json dict."""
     header = [
         f"# Evaluation of {Path(result['run_dir']).name}",
         "",
@@ -270,4 +269,4 @@ def write_report(result: dict, path: Path) -> None:
         *_distribution(result),
         *samples,
     ]
-    atomic.write_text(path, "\n".join(text))
+    return "\n".join(text)

@@ -5,17 +5,17 @@ from pathlib import Path
 
 import numpy as np
 
+from common.conditions import condition_groups, condition_rows
 from common.data import ImageSet
 from common.run_data import load_run_generator
-from evaluation.conditions import condition_groups
-from server.outputs import class_conditions, generate
+from server.outputs import generate
 
 
 def generate_per_class(run_dir: Path, count: int, seed: int) -> ImageSet:
     """`count` images per class (and per "no finding" for multi-label data), deterministic."""
     generator, class_names, multi_label = load_run_generator(run_dir)
     images, labels = [], []
-    for i, (_, condition) in enumerate(class_conditions(class_names, multi_label)):
+    for i, (_, condition) in enumerate(condition_rows(class_names, multi_label)):
         images.append(generate(generator, condition, count, seed=seed * 1000 + i))
         labels.append(np.repeat(condition[None], count, axis=0))
     return ImageSet(np.concatenate(images), np.concatenate(labels), class_names, multi_label)

@@ -5,6 +5,7 @@ One module per method implements TrainingMethod and registers itself in METHODS;
 the server and the CLI plan go through it and never test a method's name.
 """
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,6 +44,10 @@ class NoisePlan:
 
 class TrainingMethod(Protocol):
     name: str
+    # The ledger mechanism a site's rounds record ("dp-sgd", "release"): which audit applies.
+    ledger_mechanism: str
+    # (label, metric key) of the per-site losses the training plot draws; () if none.
+    loss_curves: tuple[tuple[str, str], ...]
 
     def schedule(self, config: Config) -> Schedule:
         """How many rounds, and DP steps per round, the server asks for."""
@@ -77,6 +82,20 @@ class TrainingMethod(Protocol):
 
     def progress_text(self, stats: dict, schedule: Schedule) -> str:
         """The round bar's text for one round's stats."""
+
+    def estimate_seconds(self, config: Config) -> float:
+        """The run's expected wall time on this machine, from a short timed probe."""
+
+
+# A simulation's fixed cost (Ray and the Flower engine starting, outputs written) and its cost per
+# round (messages, checkpoint), in seconds: what a run pays beyond the methods' own work.
+SIMULATION_START_S = 25.0
+ROUND_OVERHEAD_S = 3.0
+
+
+def parallel_sites(config: Config) -> int:
+    """How many simulated sites work at once on this machine's cores."""
+    return max(1, min(config.federation.num_sites, os.cpu_count() or 1))
 
 
 METHODS: Registry[TrainingMethod] = Registry("training method")

@@ -7,6 +7,9 @@ the same estimate.
 """
 
 import math
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +27,15 @@ from common.privacy.accounting import (
 )
 from common.privacy.ledger import PrivacyLedger
 from common.protocol import RoundRequest, RoundResult, SiteError, SiteReply
-from methods.base import METHODS, NoisePlan, Schedule, StateDict
+from methods.base import (
+    METHODS,
+    ROUND_OVERHEAD_S,
+    SIMULATION_START_S,
+    NoisePlan,
+    Schedule,
+    StateDict,
+    parallel_sites,
+)
 from server.averaging import weighted_average
 
 
@@ -36,6 +47,8 @@ def os_normal() -> float:
 
 class DPGAN:
     name = "dpgan"
+    ledger_mechanism = "dp-sgd"
+    loss_curves = (("G", "g_loss"), ("D (generated)", "d_loss_fake"))
 
     def schedule(self, config: Config) -> Schedule:
         return Schedule(config.federation.rounds, config.federation.local_steps)
@@ -117,6 +130,30 @@ class DPGAN:
         eps = ",".join(f"{float(s['epsilon']):.2f}" for s in sites)
         g_loss = sum(float(s["g_loss"]) for s in sites) / len(sites)
         return f"local steps {steps}/{schedule.planned_steps} eps [{eps}] g_loss {g_loss:.2f}"
+
+    def estimate_seconds(self, config: Config, *, probe_steps: int = 6) -> float:
+        """A few of one site's DP steps timed on its data; the sites share the cores."""
+        # Imported here: client.site dispatches to the methods, so at import time it is not
+        # ready yet.
+        from client.site_config import simulated_site
+
+        with tempfile.TemporaryDirectory() as scratch:
+            site = simulated_site(config, 0, Path(scratch))
+            trainer = DPGANTrainer(
+                site.data,
+                site.unit_keys(),
+                config.model,
+                config.training,
+                DPSettings(1.0, config.privacy.max_grad_norm, min(1.0, 64 / len(site.data))),
+                torch.device("cpu"),
+            )
+            trainer.train(2)  # warm-up
+            started = time.perf_counter()
+            trainer.train(probe_steps)
+            per_step = (time.perf_counter() - started) / probe_steps
+        federation = config.federation
+        steps = self.schedule(config).planned_steps * federation.num_sites / parallel_sites(config)
+        return SIMULATION_START_S + federation.rounds * ROUND_OVERHEAD_S + steps * per_step
 
 
 def estimate_size(site, ledger: PrivacyLedger, round_number: int) -> None:

@@ -4,19 +4,31 @@ releases. Requests carry no weights: the site trains nothing.
 """
 
 import math
+import tempfile
 import time
+from pathlib import Path
 
 from client.mean_embedding import noisy_class_sums
 from common.config import Config, SiteBudget
 from common.mean_embedding import features_for
 from common.privacy.accounting import EPSILON_SLACK, calibrate_release_noise, epsilon_spent
 from common.protocol import RoundResult, SiteError, SiteReply
-from methods.base import METHODS, NoisePlan, Schedule, StateDict
-from server.mean_embedding import fit_generator
+from methods.base import (
+    METHODS,
+    ROUND_OVERHEAD_S,
+    SIMULATION_START_S,
+    NoisePlan,
+    Schedule,
+    StateDict,
+    parallel_sites,
+)
+from server.mean_embedding import fit_generator, fit_seconds_per_step
 
 
 class MeanEmbedding:
     name = "mean_embedding"
+    ledger_mechanism = "release"
+    loss_curves = ()  # the site trains nothing
 
     def schedule(self, config: Config) -> Schedule:
         return Schedule(rounds=1, local_steps=1)
@@ -105,6 +117,34 @@ class MeanEmbedding:
     def progress_text(self, stats: dict, schedule: Schedule) -> str:
         eps = ",".join(f"{float(s['epsilon']):.2f}" for s in stats["sites"].values())
         return f"released eps [{eps}] fit loss {stats['server']['fit_loss']:.4f}"
+
+    def estimate_seconds(self, config: Config) -> float:
+        """One site's release timed on its data, then a few fit steps timed on this machine."""
+        # Imported here: client.site dispatches to the methods, so at import time it is not
+        # ready yet.
+        from client.site_config import simulated_site
+
+        with tempfile.TemporaryDirectory() as scratch:
+            site = simulated_site(config, 0, Path(scratch))
+            started = time.perf_counter()
+            noisy_class_sums(
+                site.data,
+                site.unit_keys(),
+                features_for(config),
+                1.0,
+                config.mean_embedding.count_share,
+            )
+            release_s = time.perf_counter() - started
+            class_names, multi_label = site.data.class_names, site.data.multi_label
+        per_step = fit_seconds_per_step(config, len(class_names), multi_label)
+        fit_steps = config.mean_embedding.generator_steps * config.model.generator_components
+        sites = config.federation.num_sites
+        return (
+            SIMULATION_START_S
+            + ROUND_OVERHEAD_S
+            + release_s * sites / parallel_sites(config)
+            + fit_steps * per_step
+        )
 
 
 METHODS.register(MeanEmbedding.name)(MeanEmbedding())

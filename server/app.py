@@ -10,6 +10,7 @@ from flwr.serverapp import Grid, ServerApp
 from common.config import FederationConfig, load_config
 from common.errors import UserError
 from common.protocol import ERROR_REASONS, REFUSALS, TrainRequest, decode_reply, encode_request
+from common.run_folder import RunFolder
 from server.federation import SiteFailure, run_federation
 
 log = logging.getLogger("privsynth.server")
@@ -94,7 +95,7 @@ def build_server_app(settings: dict | None = None) -> ServerApp:
             if resume and not run_dir_text:
                 raise UserError("resume=true needs run-dir, the folder of the run to continue")
             config = load_config(
-                f"{run_dir_text}/config.yaml" if resume else str(run_config["config"]),
+                str(RunFolder(run_dir_text).config_file) if resume else str(run_config["config"]),
                 [o for o in str(run_config.get("overrides", "")).split(";") if o.strip()],
             )
             stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -6,7 +6,6 @@ round, checkpoints atomically and stops when the method is finished, every site'
 spent or too few sites answer.
 """
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -16,19 +15,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from common import atomic
 from common.config import Config, config_to_yaml
 from common.data.federation import label_space
 from common.errors import UserError
 from common.models import build_models
 from common.protocol import RoundRequest, SiteReply, TrainRequest
+from common.run_folder import RunFolder
 from common.run_lock import run_folder_lock
 from methods import method_for
 from server.averaging import StateDict
-from server.outputs import read_stats, write_outputs
-
-CHECKPOINT = "checkpoint.pt"
-STATS = "stats.jsonl"
+from server.outputs import write_outputs
 
 
 @dataclass(frozen=True)
@@ -63,16 +59,18 @@ class FederationServer:
     def __init__(self, config: Config, run_dir: Path, resume: bool = False) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(self.run_dir)
         self.class_names, self.multi_label = label_space(config)
         self.method = method_for(config)
         self.schedule = self.method.schedule(config)
         if resume:
             self.state = self._load_checkpoint()
-            self._drop_stats_after(self.state.round)
+            # A kill between the stats line and the checkpoint leaves a round that will be
+            # run again; keep the log to the checkpointed rounds.
+            self.folder.keep_stats_until(self.state.round)
         else:
             self.state = self._fresh_state()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic.write_text(self.run_dir / "config.yaml", config_to_yaml(config))
+            self.folder.write_config(config)
 
     def new_models(self) -> tuple[torch.nn.Module, torch.nn.Module]:
         torch.manual_seed(self.config.seed)
@@ -91,19 +89,13 @@ class FederationServer:
         )
 
     def _load_checkpoint(self) -> ServerState:
-        path = self.run_dir / CHECKPOINT
-        if not path.exists():
+        path = self.folder.checkpoint_file
+        if not self.folder.resumable:
             raise UserError(f"cannot resume: {path} does not exist; start a new run instead")
-        return ServerState(**torch.load(path, weights_only=True))
-
-    def _drop_stats_after(self, last_round: int) -> None:
-        """A kill between the stats line and the checkpoint leaves a round that will be
-        run again; keep the log to the checkpointed rounds."""
-        rows = [row for row in read_stats(self.run_dir) if row["round"] <= last_round]
-        atomic.write_text(self.run_dir / STATS, "".join(json.dumps(r) + "\n" for r in rows))
+        return ServerState(**self.folder.load_checkpoint())
 
     def save_checkpoint(self) -> None:
-        atomic.torch_save(vars(self.state), self.run_dir / CHECKPOINT)
+        self.folder.save_checkpoint(vars(self.state))
 
     # ---- one round ------------------------------------------------------------------
 
@@ -145,8 +137,7 @@ class FederationServer:
             ],
             **({"server": server_metrics} if server_metrics else {}),
         }
-        with open(self.run_dir / STATS, "a") as log:
-            log.write(json.dumps(stats) + "\n")
+        self.folder.append_stats(stats)
         state.stop_reason = self._stop_reason(replies, failures)
         self.save_checkpoint()
         return stats
@@ -218,7 +209,7 @@ class FederationServer:
         return self.method.progress_text(stats, self.schedule)
 
     def summary(self) -> dict:
-        stats = read_stats(self.run_dir)
+        stats = self.folder.read_stats()
         last = {}
         for row in stats:
             for site, metrics in row["sites"].items():
@@ -260,4 +251,5 @@ def run_federation(
             server.multi_label,
             state.generator_ema,
             server.summary(),
+            loss_curves=server.method.loss_curves,
         )

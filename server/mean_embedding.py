@@ -3,12 +3,15 @@ mean embedding per group and fit the generator to it. Post-processing of DP outp
 it costs no privacy however long it runs. No Flower here."""
 
 import os
+import time
+from dataclasses import replace
 
 import torch
 from tqdm import tqdm
 
+from common.conditions import group_membership, sample_conditions
 from common.config import Config
-from common.mean_embedding import RandomFourierFeatures, features_for, groups
+from common.mean_embedding import RandomFourierFeatures, features_for
 from common.models import Generator, build_generator, components_of
 
 StateDict = dict[str, torch.Tensor]
@@ -22,12 +25,6 @@ def class_means(releases: list[dict[str, torch.Tensor]]) -> tuple[torch.Tensor, 
     return (sums / counts.clamp(min=1.0)[:, None]).float(), counts.float()
 
 
-def _conditions(num_classes: int, multi_label: bool, per_class: int, prior: float, rng):
-    if not multi_label:
-        return torch.eye(num_classes).repeat_interleave(per_class, dim=0)
-    return (torch.rand(num_classes * per_class, num_classes, generator=rng) < prior).float()
-
-
 def fit_generator(
     config: Config,
     num_classes: int,
@@ -38,7 +35,7 @@ def fit_generator(
 ) -> tuple[StateDict, float]:
     """(fitted generator weights, final loss): minimise, over generated batches,
     sum over groups of |mean phi(generated images of the group) - released group mean|^2
-    (groups: classes, or findings and "no finding"; see common.mean_embedding.groups).
+    (groups: classes, or findings and "no finding"; see common.conditions.group_membership).
     A mixture's components are fitted one after the other, each from its own start and with
     its own latent draws (seed + k); the loss is their mean."""
     settings = config.mean_embedding
@@ -80,6 +77,52 @@ def fit_generator(
     return state, sum(losses) / len(losses)
 
 
+def fit_seconds_per_step(
+    config: Config, num_classes: int, multi_label: bool, *, probe_steps: int = 4
+) -> float:
+    """Seconds one fit step takes here, timed on a throwaway generator and made-up targets
+    (for the run-time estimate; nothing private is read)."""
+    features = features_for(config)
+    generator = components_of(build_generator(num_classes, config.data.resolution, config.model))[0]
+    width = group_membership(torch.eye(num_classes), multi_label).shape[1]
+    dim = features(torch.zeros(1, 1, config.data.resolution, config.data.resolution)).shape[1]
+    targets = torch.zeros(width, dim)
+    present = torch.ones(width, dtype=torch.bool)
+    probe = replace(
+        config, mean_embedding=replace(config.mean_embedding, generator_steps=probe_steps)
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        bar = tqdm(disable=True)
+        _fit_component(
+            generator,
+            features,
+            targets,
+            present,
+            probe,
+            num_classes,
+            multi_label,
+            torch.Generator().manual_seed(0),
+            bar,
+        )  # warm-up
+        started = time.perf_counter()
+        _fit_component(
+            generator,
+            features,
+            targets,
+            present,
+            probe,
+            num_classes,
+            multi_label,
+            torch.Generator().manual_seed(1),
+            bar,
+        )
+        return (time.perf_counter() - started) / probe_steps
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _fit_component(
     generator: Generator,
     features: RandomFourierFeatures,
@@ -99,16 +142,17 @@ def _fit_component(
     )
     loss_value = float("nan")
     for _ in range(settings.generator_steps):
-        conditions = _conditions(
-            num_classes,
-            multi_label,
-            settings.batch_per_class,
-            config.model.multilabel_prior,
-            rng,
+        conditions = sample_conditions(
+            num_classes * settings.batch_per_class,
+            num_classes=num_classes,
+            multi_label=multi_label,
+            prior=config.model.multilabel_prior,
+            generator=rng,
+            balanced=True,
         )
         z = torch.randn(len(conditions), generator.latent_dim, generator=rng)
         phi = features(generator(z, conditions))
-        membership = groups(conditions, multi_label)
+        membership = group_membership(conditions, multi_label)
         generated = (membership.T @ phi) / membership.sum(dim=0).clamp(min=1.0)[:, None]
         loss = (generated - targets)[present].pow(2).sum()
         optimizer.zero_grad(set_to_none=True)

@@ -4,11 +4,7 @@ Everything here is computed from the aggregated generator and the sites' DP metr
 is post-processing of DP outputs.
 """
 
-import csv
-import io
-import json
 import math
-from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib
@@ -17,24 +13,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
 
-from common import atomic  # noqa: E402
+from common.conditions import condition_rows  # noqa: E402
 from common.config import Config  # noqa: E402
 from common.models import AnyGenerator, build_generator  # noqa: E402
-
-NO_FINDING = "no finding"
-
-
-def class_conditions(
-    class_names: tuple[str, ...], multi_label: bool
-) -> list[tuple[str, np.ndarray]]:
-    """One (row name, condition) per class; multi-label data adds an all-zero "no finding"."""
-    eye = np.eye(len(class_names), dtype=np.float32)
-    rows = [(name, eye[i]) for i, name in enumerate(class_names)]
-    if multi_label:
-        rows.insert(0, (NO_FINDING, np.zeros(len(class_names), dtype=np.float32)))
-    return rows
+from common.run_folder import RunFolder  # noqa: E402
 
 
 def load_generator(config: Config, num_classes: int, state: dict) -> AnyGenerator:
@@ -90,53 +73,28 @@ def export_synthetic(
     rows: list[tuple[str, np.ndarray, np.ndarray]],
     class_names: tuple[str, ...],
     multi_label: bool,
-    run_dir: Path,
+    folder: RunFolder,
 ) -> int:
-    """PNG files + labels.csv under synthetic/, and synthetic.npz in the MedMNIST layout."""
-    folder = run_dir / "synthetic"
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    images, labels, names = [], [], []
+    """The rows' images as the run's synthetic set (PNGs + labels.csv and synthetic.npz)."""
+    images, conditions, names = [], [], []
     for name, condition, batch in rows:
         for image in batch:
             images.append(image)
-            labels.append(condition)
+            conditions.append(condition)
             names.append(name)
-    with open(folder / "labels.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "label", *class_names])
-        for i, (image, label, name) in enumerate(zip(images, labels, names)):
-            file = f"images/{i:06d}.png"
-            Image.fromarray(image).save(folder / file)
-            writer.writerow([file, name, *label.astype(int).tolist()])
-    stacked = np.stack(labels).astype(np.uint8)
-    train_labels = stacked if multi_label else stacked.argmax(axis=1)[:, None]
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer,
-        train_images=np.stack(images),
-        train_labels=train_labels,
-        class_names=np.array(class_names),
+    return folder.write_synthetic(
+        images=np.stack(images),
+        conditions=np.stack(conditions),
+        row_names=names,
+        class_names=class_names,
+        multi_label=multi_label,
     )
-    atomic.write_bytes(run_dir / "synthetic.npz", buffer.getvalue())
-    return len(images)
 
 
-def read_stats(run_dir: Path) -> list[dict]:
-    """The per-round log; a last line torn by a kill mid-write is skipped."""
-    path = run_dir / "stats.jsonl"
-    if not path.exists():
-        return []
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    rows = [json.loads(line) for line in lines[:-1]]
-    try:
-        rows += [json.loads(line) for line in lines[-1:]]
-    except json.JSONDecodeError:
-        pass
-    return rows
-
-
-def plot_training(stats: list[dict], path: Path) -> None:
-    """Epsilon per site and losses per round."""
+def plot_training(
+    stats: list[dict], path: Path, *, loss_curves: tuple[tuple[str, str], ...]
+) -> None:
+    """Epsilon per site, and per round the site losses the method names in `loss_curves`."""
     fig, (ax_eps, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
     sites = sorted({site for row in stats for site in row["sites"]})
     for site in sites:
@@ -145,11 +103,13 @@ def plot_training(stats: list[dict], path: Path) -> None:
         if all(math.isfinite(e) for e in eps):
             ax_eps.plot(rounds, eps, marker=".", label=site)
         metrics = [row["sites"][site] for row in stats if site in row["sites"]]
-        # A mean_embedding release trains nothing at the site: no losses to plot.
-        if all("g_loss" in m for m in metrics):
-            ax_loss.plot(rounds, [float(m["g_loss"]) for m in metrics], label=f"{site} G")
-            d = [float(m["d_loss_fake"]) for m in metrics]
-            ax_loss.plot(rounds, d, linestyle="--", label=f"{site} D (generated)")
+        for number, (label, key) in enumerate(loss_curves):
+            ax_loss.plot(
+                rounds,
+                [float(m[key]) for m in metrics],
+                linestyle="-" if number == 0 else "--",
+                label=f"{site} {label}",
+            )
     ax_eps.set(xlabel="round", ylabel="epsilon spent", title="Privacy spent per site")
     ax_loss.set(xlabel="round", ylabel="loss", title="Losses (on generated images)")
     for ax in (ax_eps, ax_loss):
@@ -168,19 +128,20 @@ def write_outputs(
     multi_label: bool,
     generator_state: dict,
     summary: dict,
+    *,
+    loss_curves: tuple[tuple[str, str], ...],
 ) -> dict:
+    """`loss_curves`: the training method's, for the training plot."""
+    folder = RunFolder(run_dir)
     generator = load_generator(config, len(class_names), generator_state)
-    atomic.torch_save(
-        {
-            "state_dict": generator_state,
-            "class_names": list(class_names),
-            "multi_label": multi_label,
-            "resolution": config.data.resolution,
-            "model": asdict(config.model),
-        },
-        run_dir / "generator.pt",
+    folder.write_generator(
+        state_dict=generator_state,
+        class_names=class_names,
+        multi_label=multi_label,
+        resolution=config.data.resolution,
+        model=config.model,
     )
-    conditions = class_conditions(class_names, multi_label)
+    conditions = condition_rows(class_names, multi_label)
     rows = [
         (name, condition, generate(generator, condition, config.output.samples_per_class, seed=i))
         for i, (name, condition) in enumerate(conditions)
@@ -191,10 +152,8 @@ def write_outputs(
     title = f"{config.name}: synthetic samples, one row per class" + (
         f" (epsilon {eps_text})" if eps_text else " (non-private)"
     )
-    save_grid(
-        [(name, images[:columns]) for name, _, images in rows], run_dir / "samples.png", title
-    )
-    summary["synthetic_images"] = export_synthetic(rows, class_names, multi_label, run_dir)
-    plot_training(read_stats(run_dir), run_dir / "training.png")
-    atomic.write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+    save_grid([(name, images[:columns]) for name, _, images in rows], folder.samples_image, title)
+    summary["synthetic_images"] = export_synthetic(rows, class_names, multi_label, folder)
+    plot_training(folder.read_stats(), folder.training_plot, loss_curves=loss_curves)
+    folder.write_summary(summary)
     return summary

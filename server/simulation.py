@@ -1,15 +1,14 @@
 """Run a whole federation on one machine with Flower's simulation engine (Ray backend)."""
 
-import json
 import logging
 import os
 from pathlib import Path
 
 import torch
 
-from common import atomic
-from common.config import Config, config_to_yaml
+from common.config import Config
 from common.data.federation import plan_federation
+from common.run_folder import RunFolder
 from common.run_lock import run_folder_lock
 
 
@@ -25,11 +24,11 @@ def simulate(config: Config, run_dir: Path, resume: bool = False) -> dict:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     run_dir = Path(run_dir).resolve()
+    folder = RunFolder(run_dir)
     with run_folder_lock(run_dir):
         if not resume:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic.write_text(run_dir / "config.yaml", config_to_yaml(config))
-            atomic.write_text(run_dir / "split.json", json.dumps(plan_federation(config).to_dict()))
+            folder.write_config(config)
+            folder.write_split(plan_federation(config).to_dict())
         sites = config.federation.num_sites
         gpus = 1.0 / sites if torch.cuda.is_available() else 0.0
         cores = max(1, os.cpu_count() or 1)
@@ -38,7 +37,7 @@ def simulate(config: Config, run_dir: Path, resume: bool = False) -> dict:
         logging.getLogger("flwr").setLevel(logging.ERROR)
         run_simulation(
             server_app=build_server_app(
-                {"config": str(run_dir / "config.yaml"), "run-dir": str(run_dir), "resume": resume}
+                {"config": str(folder.config_file), "run-dir": str(run_dir), "resume": resume}
             ),
             client_app=client_app,
             num_supernodes=sites,
@@ -52,7 +51,6 @@ def simulate(config: Config, run_dir: Path, resume: bool = False) -> dict:
                 },
             },
         )
-        summary_path = run_dir / "summary.json"
-        if not summary_path.exists():
-            raise RuntimeError(f"the simulation ended without writing {summary_path}")
-        return json.loads(summary_path.read_text())
+        if not folder.trained:
+            raise RuntimeError(f"the simulation ended without writing {folder.summary_file}")
+        return folder.read_summary()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from common import atomic
+from common.run_folder import StudyFolder
 from study.sweep import SweepMember
 from study.tradeoff import COLUMNS, format_cell
 
@@ -56,9 +57,10 @@ def _verdicts(rows: list[dict]) -> str:
 
 
 def write_report(rows: list[dict], members: list[SweepMember], study_dir: Path, title: str) -> Path:
+    study = StudyFolder(study_dir)
     samples = "".join(
         f"<figure><figcaption>epsilon {html.escape(m.label)}</figcaption>"
-        f"{_image(m.run_dir / 'samples.png', f'samples at epsilon {m.label}')}</figure>"
+        f"{_image(m.folder.samples_image, f'samples at epsilon {m.label}')}</figure>"
         for m in members
     )
     page = f"""<!doctype html><html><head><meta charset="utf-8">
@@ -73,11 +75,10 @@ to find what was planted for them) or a population difference (their negative co
 images no site trained on, scored about as high as the members).
 Generated {time.strftime("%Y-%m-%d %H:%M")}.</p>
 <h2>Results</h2>{_table(rows)}
-<h2>Trade-off</h2>{_image(study_dir / "tradeoff.png", "trade-off plots")}
+<h2>Trade-off</h2>{_image(study.tradeoff_plot, "trade-off plots")}
 <h2>Verdicts per threat model</h2>{_verdicts(rows)}
 <h2>Samples per epsilon</h2><div class="grid">{samples}</div>
 </body></html>
 """
-    path = study_dir / "report.html"
-    atomic.write_text(path, page)
-    return path
+    atomic.write_text(study.report, page)
+    return study.report

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from common import atomic
+from common.conditions import label_name
 from common.errors import UserError
 from common.run_data import load_run
 
@@ -47,6 +48,10 @@ class Study:
     def answers_path(self) -> Path:
         return self.folder / "answers.jsonl"
 
+    @property
+    def scores_path(self) -> Path:
+        return self.folder / "scores.json"
+
     def image_path(self, image_id: str) -> Path:
         return self.folder / "images" / f"{image_id}.png"
 
@@ -59,11 +64,6 @@ class Study:
         shuffled = list(self.images)
         random.Random(key).shuffle(shuffled)
         return shuffled
-
-
-def _label_name(row: np.ndarray, class_names: tuple[str, ...]) -> str:
-    names = [name for name, on in zip(class_names, row) if on > 0.5]
-    return ", ".join(names) or "no finding"
 
 
 def create_study(run_dir: Path, images: int, seed: int) -> Study:
@@ -91,7 +91,7 @@ def create_study(run_dir: Path, images: int, seed: int) -> Study:
         image_id = uuid.UUID(bytes=rng.bytes(16)).hex[:16]
         shown = Image.fromarray(pixels).resize((DISPLAY_PX, DISPLAY_PX), Image.Resampling.BICUBIC)
         shown.save(folder / "images" / f"{image_id}.png")
-        entries.append(StudyImage(image_id, truth, _label_name(label, run.synthetic.class_names)))
+        entries.append(StudyImage(image_id, truth, label_name(label, run.synthetic.class_names)))
     raw = {"seed": seed, "images": [vars(entry) for entry in entries]}
     atomic.write_text(folder / "study.json", json.dumps(raw, indent=1))
     return Study(folder, tuple(entries), seed)
@@ -176,7 +176,7 @@ def score(study: Study) -> dict:
         "readers": {reader: _score(pairs) for reader, pairs in outcomes.items()},
         "pooled": _score([pair for pairs in outcomes.values() for pair in pairs]),
     }
-    atomic.write_text(study.folder / "scores.json", json.dumps(result, indent=1))
+    atomic.write_text(study.scores_path, json.dumps(result, indent=1))
     return result
 
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from common import atomic
 from common.config import Config, config_from_dict, config_to_dict
 from common.errors import UserError
+from common.run_folder import RunFolder, StudyFolder
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,12 @@ class SweepMember:
     def label(self) -> str:
         return epsilon_label(self.epsilon)
 
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
     def done(self, stage: str) -> bool:
-        return (self.run_dir / STAGE_FILES[stage]).exists()
+        return STAGE_DONE[stage](self.folder)
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,12 @@ class SweepSettings:
     stages: tuple[str, ...] = ("train", "evaluate", "attack")
 
 
-STAGE_FILES = {"train": "summary.json", "evaluate": "evaluation.json", "attack": "attacks.json"}
+# Whether a member's stage has left its output in the member's run folder.
+STAGE_DONE = {
+    "train": lambda folder: folder.trained,
+    "evaluate": lambda folder: folder.evaluated,
+    "attack": lambda folder: folder.attacked,
+}
 
 
 def epsilon_label(epsilon: float) -> str:
@@ -67,7 +77,8 @@ def parse_epsilons(text: str) -> tuple[float, ...]:
 
 
 def plan_sweep(config: Config, epsilons: tuple[float, ...], study_dir: Path) -> list[SweepMember]:
-    return [SweepMember(eps, Path(study_dir) / f"eps-{epsilon_label(eps)}") for eps in epsilons]
+    study = StudyFolder(study_dir)
+    return [SweepMember(eps, study.member(epsilon_label(eps)).path) for eps in epsilons]
 
 
 def member_config(config: Config, epsilon: float) -> Config:
@@ -85,7 +96,7 @@ def _record_request(study_dir: Path, config: Config, epsilons: tuple[float, ...]
 
     The pinned config is compared after parsing, so a key added to privsynth since the sweep
     started (its default keeps the old behaviour) does not block the resume."""
-    path = study_dir / "sweep.json"
+    path = StudyFolder(study_dir).request_file
     asked = {"config": config_to_dict(config), "epsilons": [epsilon_label(e) for e in epsilons]}
     if path.exists():
         kept = json.loads(path.read_text())
@@ -103,7 +114,7 @@ def _record_request(study_dir: Path, config: Config, epsilons: tuple[float, ...]
 def _train(member: SweepMember, config: Config, settings: SweepSettings) -> None:
     from server.simulation import simulate
 
-    resume = (member.run_dir / "checkpoint.pt").exists()
+    resume = member.folder.resumable
     simulate(member_config(config, member.epsilon), member.run_dir, resume=resume)
 
 
@@ -117,7 +128,7 @@ def _attack(member: SweepMember, config: Config, settings: SweepSettings) -> Non
     from attacks.context import AttackOptions
     from attacks.suite import run_attacks
 
-    cache = settings.cache_dir or member.run_dir.parent / ".cache"
+    cache = settings.cache_dir or member.folder.cache("attacks")
     run_attacks(member.run_dir, None, settings.attacks or AttackOptions(), cache)
 
 
@@ -133,6 +144,7 @@ def run_sweep(
 ) -> list[SweepMember]:
     """Each member's missing stages, in order, one member after the other."""
     study_dir = Path(study_dir)
+    study = StudyFolder(study_dir)
     _record_request(study_dir, config, epsilons)
     members = plan_sweep(config, epsilons, study_dir)
     todo = [(m, stage) for m in members for stage in settings.stages if not m.done(stage)]
@@ -149,9 +161,7 @@ def run_sweep(
             started = time.perf_counter()
             STAGES[stage](member, config, settings)
             seconds = time.perf_counter() - started
-            with open(study_dir / "timings.jsonl", "a") as log:
-                log.write(json.dumps({"epsilon": member.label, "stage": stage, "seconds": seconds}))
-                log.write("\n")
+            study.append_timing({"epsilon": member.label, "stage": stage, "seconds": seconds})
             bar.update(1)
     return members
 
@@ -163,49 +173,18 @@ DEFAULT_STAGE_SECONDS = {"evaluate": 600.0, "attack": 400.0}
 
 def estimate_stage_seconds(config: Config, study_dir: Path) -> dict[str, float]:
     """Seconds per member and stage: this sweep's own timings where it has them, a short
-    timed probe of one site's DP steps for training, and reference timings otherwise."""
+    timed probe of the training method's work, and reference timings otherwise."""
     timed: dict[str, list[float]] = {}
-    log = Path(study_dir) / "timings.jsonl"
-    if log.exists():
-        for line in log.read_text().splitlines():
-            row = json.loads(line)
-            timed.setdefault(row["stage"], []).append(row["seconds"])
+    for row in StudyFolder(study_dir).read_timings():
+        timed.setdefault(row["stage"], []).append(row["seconds"])
     estimate = {stage: sum(v) / len(v) for stage, v in timed.items()}
     for stage, seconds in DEFAULT_STAGE_SECONDS.items():
         estimate.setdefault(stage, seconds)
     if "train" not in estimate:
-        estimate["train"] = _probe_training_seconds(config)
+        from methods import method_for
+
+        estimate["train"] = method_for(config).estimate_seconds(config)
     return estimate
-
-
-def _probe_training_seconds(config: Config, probe_steps: int = 6) -> float:
-    import os
-    import tempfile
-
-    import torch
-
-    from client.site_config import simulated_site
-    from client.training import DPGANTrainer, DPSettings
-
-    with tempfile.TemporaryDirectory() as scratch:
-        site = simulated_site(config, 0, Path(scratch))
-        trainer = DPGANTrainer(
-            site.data,
-            site.unit_keys(),
-            config.model,
-            config.training,
-            DPSettings(1.0, config.privacy.max_grad_norm, min(1.0, 64 / len(site.data))),
-            torch.device("cpu"),
-        )
-        trainer.train(2)  # warm-up
-        started = time.perf_counter()
-        trainer.train(probe_steps)
-        per_step = (time.perf_counter() - started) / probe_steps
-    federation = config.federation
-    # Sites share the cores; each round also pays a few seconds of Flower/Ray overhead.
-    parallel = max(1, min(federation.num_sites, os.cpu_count() or 1))
-    steps = federation.rounds * federation.local_steps * federation.num_sites / parallel
-    return steps * per_step * 1.2 + federation.rounds * 3.0
 
 
 def _duration(seconds: float) -> str:

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from attacks.report import caveats  # noqa: E402
 from common import atomic  # noqa: E402
+from common.run_folder import StudyFolder  # noqa: E402
 from study.sweep import SweepMember  # noqa: E402
 
 # (key, column title, format)
@@ -34,10 +35,6 @@ COLUMNS = (
     ("audit_epsilon_lower_bound", "audit epsilon lower bound", "{:.2f}"),
     ("attack_caveats", "attack caveats", "{}"),
 )
-
-
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _get(tree: dict, *keys):
@@ -69,9 +66,10 @@ def attack_caveats(attacks: dict) -> str | None:
 
 
 def member_row(member: SweepMember) -> dict:
-    summary = _read(member.run_dir / "summary.json")
-    evaluation = _read(member.run_dir / "evaluation.json")
-    attacks = _read(member.run_dir / "attacks.json")
+    folder = member.folder
+    summary = folder.read_summary()
+    evaluation = folder.read_evaluation()
+    attacks = folder.read_attacks()
     spent = [e for e in (summary.get("epsilon_per_site") or {}).values() if e is not None]
     models = _get(evaluation, "classification", "models") or {}
     overall = _get(evaluation, "distribution", "overall") or {}
@@ -121,9 +119,10 @@ def table_markdown(rows: list[dict]) -> str:
 
 
 def write_table(rows: list[dict], study_dir: Path) -> None:
-    atomic.write_text(study_dir / "table.md", table_markdown(rows))
-    atomic.write_text(study_dir / "table.json", json.dumps(rows, indent=1))
-    with open(study_dir / "table.csv", "w", newline="") as handle:
+    study = StudyFolder(study_dir)
+    atomic.write_text(study.table_markdown, table_markdown(rows))
+    atomic.write_text(study.table_json, json.dumps(rows, indent=1))
+    with open(study.table_csv, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([key for key, _, _ in COLUMNS])
         writer.writerows([[row[key] for key, _, _ in COLUMNS] for row in rows])
@@ -205,5 +204,5 @@ def plot_tradeoff(rows: list[dict], path: Path) -> None:
 def compare(members: list[SweepMember], study_dir: Path) -> list[dict]:
     rows = [member_row(member) for member in members]
     write_table(rows, study_dir)
-    plot_tradeoff(rows, study_dir / "tradeoff.png")
+    plot_tradeoff(rows, StudyFolder(study_dir).tradeoff_plot)
     return rows

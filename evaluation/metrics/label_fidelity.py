@@ -3,7 +3,7 @@ generated for?"""
 
 import numpy as np
 
-from evaluation.conditions import condition_groups
+from common.conditions import condition_groups
 from evaluation.metrics.accuracy import correct_decisions
 
 

@@ -1,18 +1,17 @@
 """Planted run folders: a tiny phantom run whose synthetic set is chosen by the test."""
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
-import torch
 
 from attacks.context import AttackOptions, build_context
-from common.config import config_from_dict, config_to_yaml
+from common.config import config_from_dict
 from common.data.federation import plan_federation
 from common.data.phantom import generate_phantom
 from common.models import Generator
 from common.run_data import load_run
+from common.run_folder import RunFolder
 
 OVERRIDES = [
     "data.phantom.num_patients=40",
@@ -41,8 +40,9 @@ def write_run(run_dir, synthetic: str) -> None:
     config = config_from_dict({"name": "planted"}, OVERRIDES)
     plan = plan_federation(config)
     run_dir.mkdir()
-    (run_dir / "config.yaml").write_text(config_to_yaml(config))
-    (run_dir / "split.json").write_text(json.dumps(plan.to_dict()))
+    run = RunFolder(run_dir)
+    run.write_config(config)
+    run.write_split(plan.to_dict())
     members = plan.data.subset(np.sort(np.concatenate(plan.sites)))
     if synthetic == "copies":
         images, labels = members.images, members.labels
@@ -50,18 +50,15 @@ def write_run(run_dir, synthetic: str) -> None:
         options = dataclasses.replace(config.data.options, seed=777, num_patients=20)
         fresh = generate_phantom(options, config.data.resolution)
         images, labels = fresh.images, fresh.labels
-    np.savez(run_dir / "synthetic.npz", train_images=images, train_labels=labels.astype(np.uint8))
+    np.savez(run.synthetic_file, train_images=images, train_labels=labels.astype(np.uint8))
     model = config.model
     generator = Generator(members.num_classes, model.latent_dim, model.generator_width, 32)
-    torch.save(
-        {
-            "state_dict": generator.state_dict(),
-            "class_names": list(members.class_names),
-            "multi_label": True,
-            "resolution": 32,
-            "model": dataclasses.asdict(model),
-        },
-        run_dir / "generator.pt",
+    run.write_generator(
+        state_dict=generator.state_dict(),
+        class_names=members.class_names,
+        multi_label=True,
+        resolution=32,
+        model=model,
     )
 
 

@@ -10,6 +10,7 @@ from attacks.controls import PLANTED_AUC_FLOOR, copies_in_synthetic, membership_
 from attacks.registry import ATTACKS, SYNTHETIC_ONLY, Attack
 from attacks.report import membership_level, verdict
 from attacks.suite import attack_entry, run_attacks
+from common.run_folder import RunFolder
 from tests.attacks.conftest import OPTIONS, write_run
 
 
@@ -38,7 +39,7 @@ def test_a_linkage_attacker_too_weak_on_its_data_is_inconclusive(
     entry = report["attacks"]["patient-linkage"]
     power = entry["power"]
     text = report["verdicts"][SYNTHETIC_ONLY]
-    markdown = (tmp_path / "run" / "attacks.md").read_text()
+    markdown = RunFolder(tmp_path / "run").attacks_report.read_text()
     assert power["value"] == entry["findings"]["verification_auc"]
     if short_of == "value":
         assert power["value"] < power["floor"] and power["count"] >= power["min_count"]

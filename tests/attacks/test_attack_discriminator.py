@@ -10,6 +10,7 @@ from attacks.embedding import to_tensor
 from common import atomic
 from common.data.phantom import generate_phantom
 from common.models import Discriminator
+from common.run_folder import RunFolder
 
 
 def _memorizing_discriminator(context, members, others, steps: int) -> Discriminator:
@@ -36,7 +37,7 @@ def _plant_site_discriminators(context, steps: int) -> None:
     for site in range(context.run.config.federation.num_sites):
         members = context.run.members.subset(np.flatnonzero(owners == site))
         model = _memorizing_discriminator(context, members, others, steps)
-        path = context.run.run_dir / "sites" / f"site-{site}" / "training-state.pt"
+        path = RunFolder(context.run.run_dir).site(site).training_state
         path.parent.mkdir(parents=True)
         atomic.torch_save({"discriminator": model.state_dict()}, path)
 
@@ -54,7 +55,9 @@ def test_a_discriminator_that_memorized_its_site_gives_its_members_away(planted)
 
 
 def test_without_site_discriminators_the_attack_says_it_cannot_run(planted):
-    result = attack(planted("independent"))
+    context = planted("independent")
 
-    assert "training-state.pt" in result.skipped
+    result = attack(context)
+
+    assert RunFolder(context.run.run_dir).site(0).training_state.name in result.skipped
     assert not result.membership

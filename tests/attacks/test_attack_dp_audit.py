@@ -9,6 +9,7 @@ from common.config import config_from_dict
 from common.data.federation import plan_federation
 from common.privacy.accounting import calibrate_noise_multiplier, epsilon_spent
 from common.privacy.ledger import PrivacyLedger
+from common.run_folder import RunFolder
 from tests.attacks.conftest import OVERRIDES
 
 DELTA = 1e-5
@@ -19,7 +20,7 @@ STEPS, CANARIES, CLAIM = 5, 100, 1.0
 
 def _write_ledger(run_dir, noise_multiplier: float, steps: int) -> None:
     ledger = PrivacyLedger.open(
-        run_dir / "sites" / "site-0" / "ledger.json", unit="image", delta=DELTA, accountant="rdp"
+        RunFolder(run_dir).site(0).ledger, unit="image", delta=DELTA, accountant="rdp"
     )
     with ledger.transaction():
         ledger.calibrate(noise_multiplier=noise_multiplier, sample_rate=1.0)
@@ -62,9 +63,11 @@ def test_a_lower_bound_above_the_accountants_epsilon_is_a_violation():
 
 
 def test_without_a_ledger_the_audit_says_where_it_looked(planted):
-    result = attack(planted("independent"))
+    context = planted("independent")
 
-    assert "ledger.json" in result.skipped
+    result = attack(context)
+
+    assert str(RunFolder(context.run.run_dir).site(0).ledger) in result.skipped
 
 
 def test_the_audit_trains_no_more_steps_than_the_run_took(planted):

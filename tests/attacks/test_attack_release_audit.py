@@ -11,11 +11,12 @@ from attacks.dp_audit import is_violation
 from attacks.release_audit import audit_release, audit_sums
 from attacks.suite import run_attacks
 from client import mean_embedding
-from common.config import config_from_dict, config_to_yaml
+from common.config import config_from_dict
 from common.data.federation import plan_federation
 from common.mean_embedding import features_for
 from common.privacy.accounting import calibrate_release_noise, epsilon_spent
 from common.privacy.ledger import PrivacyLedger
+from common.run_folder import RunFolder
 from tests.attacks.conftest import OPTIONS, OVERRIDES, write_run
 
 DELTA = 1e-5
@@ -126,10 +127,11 @@ def _release_run(run_dir, noise_multiplier: float) -> None:
     ledger."""
     write_run(run_dir, "independent")
     config = config_from_dict({"name": "planted"}, [*OVERRIDES, "training.method=mean_embedding"])
-    (run_dir / "config.yaml").write_text(config_to_yaml(config))
+    run = RunFolder(run_dir)
+    run.write_config(config)
     privacy = config.privacy
     ledger = PrivacyLedger.open(
-        run_dir / "sites" / "site-0" / "ledger.json",
+        run.site(0).ledger,
         unit=privacy.unit,
         delta=privacy.delta,
         accountant=privacy.accountant,
@@ -162,7 +164,7 @@ def test_the_attack_report_flags_a_release_with_a_quarter_of_its_noise(
     report = run_attacks(tmp_path / "run", ["release-audit"], OPTIONS, cache_dir)
 
     assert report["verdicts"]["the DP mechanism (audit)"].startswith("PRIVACY VIOLATION")
-    assert "PRIVACY VIOLATION" in (tmp_path / "run" / "attacks.md").read_text()
+    assert "PRIVACY VIOLATION" in RunFolder(tmp_path / "run").attacks_report.read_text()
 
 
 def test_a_non_private_release_is_reported_as_beyond_the_audits_ceiling(tmp_path, cache_dir):
@@ -177,9 +179,31 @@ def test_a_non_private_release_is_reported_as_beyond_the_audits_ceiling(tmp_path
     assert report["verdicts"]["the DP mechanism (audit)"].startswith("Not tested")
 
 
-def test_a_run_without_a_release_is_skipped_with_the_reason(tmp_path, cache_dir):
-    write_run(tmp_path / "run", "independent")
+def test_a_run_of_another_training_method_is_skipped_with_the_reason(tmp_path, cache_dir):
+    write_run(tmp_path / "run", "independent")  # training.method=dpgan: DP-SGD, no release
 
     report = run_attacks(tmp_path / "run", ["release-audit"], OPTIONS, cache_dir)
 
-    assert "ledger.json" in report["attacks"]["release-audit"]["skipped"]
+    skipped = report["attacks"]["release-audit"]["skipped"]
+    assert "training.method=dpgan" in skipped and "dp-audit checks this run" in skipped
+
+
+def test_the_dp_audit_skips_a_mean_embedding_run_by_its_method(tmp_path, cache_dir):
+    # The site's ledger holds a release and no DP-SGD steps; the method alone decides.
+    sigma, _ = _release_noise(1.0, accountant="rdp")
+    _release_run(tmp_path / "run", sigma)
+
+    report = run_attacks(tmp_path / "run", ["dp-audit"], OPTIONS, cache_dir)
+
+    skipped = report["attacks"]["dp-audit"]["skipped"]
+    assert "training.method=mean_embedding" in skipped and "release-audit checks" in skipped
+
+
+def test_a_release_audit_without_a_ledger_says_where_it_looked(tmp_path, cache_dir):
+    _release_run(tmp_path / "run", 1.0)
+    ledger = RunFolder(tmp_path / "run").site(0).ledger
+    ledger.unlink()
+
+    report = run_attacks(tmp_path / "run", ["release-audit"], OPTIONS, cache_dir)
+
+    assert str(ledger) in report["attacks"]["release-audit"]["skipped"]

@@ -7,7 +7,8 @@ import pytest
 from attacks.context import AttackOptions
 from attacks.registry import ATTACKS
 from attacks.suite import run_attacks
-from common.cli import main
+from cli.main import main
+from common.run_folder import RunFolder
 from tests.attacks.conftest import OPTIONS, write_run
 
 
@@ -32,8 +33,9 @@ def test_the_report_flags_copies_with_numbers_figures_and_verdicts(tmp_path, cac
 
     report = run_attacks(tmp_path / "run", ["mia-distance", "copy-detection"], OPTIONS, cache_dir)
 
-    saved = json.loads((tmp_path / "run" / "attacks.json").read_text())
-    markdown = (tmp_path / "run" / "attacks.md").read_text()
+    run = RunFolder(tmp_path / "run")
+    saved = run.read_attacks()
+    markdown = run.attacks_report.read_text()
     assert set(saved["attacks"]) == {"mia-distance", "copy-detection"}
     assert "roc" not in json.dumps(saved["attacks"]["mia-distance"]["membership"])
     assert saved["attacks"]["mia-distance"]["leaked"]
@@ -49,7 +51,8 @@ def test_skipped_attacks_are_reported_with_their_reason(tmp_path, cache_dir):
 
     report = run_attacks(tmp_path / "run", ["mia-discriminator"], AttackOptions(), cache_dir)
 
-    assert "training-state.pt" in report["attacks"]["mia-discriminator"]["skipped"]
+    state = RunFolder(tmp_path / "run").site(0).training_state.name
+    assert state in report["attacks"]["mia-discriminator"]["skipped"]
     assert "No attack" in report["verdicts"]["a site's discriminator"]
 
 
@@ -75,12 +78,13 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, capsys, argv, frag
 
 def test_a_run_folder_without_synthetic_images_names_the_file(tmp_path, capsys):
     write_run(tmp_path / "run", "independent")
-    (tmp_path / "run" / "synthetic.npz").unlink()
+    synthetic = RunFolder(tmp_path / "run").synthetic_file
+    synthetic.unlink()
 
     code = main(["attack", str(tmp_path / "run")])
 
     assert code == 2
-    assert "synthetic.npz" in capsys.readouterr().err
+    assert synthetic.name in capsys.readouterr().err
 
 
 def test_running_a_few_attacks_keeps_the_others_of_an_earlier_report(tmp_path, cache_dir):
@@ -90,7 +94,7 @@ def test_running_a_few_attacks_keeps_the_others_of_an_earlier_report(tmp_path, c
     report = run_attacks(tmp_path / "run", ["mia-epsilon-ball"], OPTIONS, cache_dir)
 
     assert list(report["attacks"]) == ["mia-distance", "mia-epsilon-ball"]
-    assert set(json.loads((tmp_path / "run" / "attacks.json").read_text())["attacks"]) == {
+    assert set(RunFolder(tmp_path / "run").read_attacks()["attacks"]) == {
         "mia-distance",
         "mia-epsilon-ball",
     }

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from client.handler import SITE_LOG, answer_train
+from client.handler import answer_train
 from common.protocol import SiteError
+from common.run_folder import SiteFolder
 from tests.client.test_neighbouring_sites import public_view, requests
 
 PATIENT_FILES = ["00012345_000.png", "00012345_001.png", "00020000_000.png", "00030000_000.png"]
@@ -108,5 +109,5 @@ def test_a_data_error_tells_the_server_a_code_and_the_site_log_the_details(tmp_p
     reply = answer_train(requests("mean_embedding")[0], node_config=node_config, node_id=7)
 
     assert reply == SiteError.SITE_DATA_ERROR
-    site_log = (tmp_path / "site" / "state" / SITE_LOG).read_text()
+    site_log = SiteFolder(tmp_path / "site" / "state").log.read_text()
     assert "secret-diagnosis" in site_log and "manifest.csv" in site_log

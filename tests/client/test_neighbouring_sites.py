@@ -21,6 +21,7 @@ from common.data.medmnist import write_medmnist
 from common.models import build_models
 from common.privacy.ledger import PrivacyLedger
 from common.protocol import DP_METRICS, RoundRequest, SiteError, TrainRequest, encode_request
+from common.run_folder import SiteFolder
 
 SERVER_YAML = """
 seed: 3
@@ -85,7 +86,7 @@ def deployed(tmp_path, name: str, data: ImageSet, unit: str) -> dict:
     }
     (folder / "site.yaml").write_text(yaml.safe_dump(settings))
     ledger = PrivacyLedger.open(
-        folder / "state" / "ledgers" / "cxr.json", unit=unit, delta=1e-5, accountant="rdp"
+        SiteFolder(folder / "state").dataset_ledger("cxr"), unit=unit, delta=1e-5, accountant="rdp"
     )
     with ledger.transaction():
         ledger.record_size_estimate(0, 19.5)

@@ -7,7 +7,7 @@ import yaml
 
 from client.mean_embedding import noisy_class_sums
 from client.site import RoundRefused, Site, SitePolicy
-from client.site_config import site_from_context
+from client.site_config import site_from_context, site_settings
 from common.config import Config, SiteBudget, config_from_dict, config_to_dict
 from common.data import ImageSet
 from common.data.federation import clear_memory_cache
@@ -16,6 +16,7 @@ from common.mean_embedding import features_for
 from common.models import build_models
 from common.privacy.accounting import SIZE_ESTIMATE, epsilon_spent
 from common.protocol import RoundRequest, SiteError
+from common.run_folder import SiteFolder
 
 CONFIG = config_from_dict(
     {
@@ -69,7 +70,7 @@ def make_site(tmp_path, epsilon=4.0, max_epsilon=None, unit="image", size_estima
     site = Site(
         policy=policy,
         data=make_data(),
-        ledger_path=tmp_path / "site" / "ledger.json",
+        ledger_path=SiteFolder(tmp_path / "site").ledger,
         run_state_dir=tmp_path / "site",
     )
     if size_estimate is not None:
@@ -214,7 +215,9 @@ def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
 
     assert len(site.data) == 6
     assert site.policy.budget.target_epsilon == 2.5
-    assert site.ledger_path.parent == tmp_path / "s" / "ledgers"
+    assert site.ledger_path == SiteFolder(tmp_path / "s").dataset_ledger(
+        site_settings(node_config).ledger_key
+    )
 
 
 def test_deployed_site_decodes_its_data_once_into_its_state_dir(tmp_path):
@@ -222,7 +225,7 @@ def test_deployed_site_decodes_its_data_once_into_its_state_dir(tmp_path):
     node_config = site_yaml(tmp_path, path)
 
     first = deployed_site(SERVER_CONFIG, node_config, node_id=1)
-    cached = list((tmp_path / "s" / "cache").glob("*.npz"))
+    cached = list(SiteFolder(tmp_path / "s").cache.glob("*.npz"))
     clear_memory_cache()  # as in a fresh ClientApp process
     second = deployed_site(SERVER_CONFIG, node_config, node_id=1)
 

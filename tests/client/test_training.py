@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from client.training import DPGANTrainer, DPSettings, mode_seeking_penalty, sample_conditions
+from client.training import DPGANTrainer, DPSettings, mode_seeking_penalty
+from common.conditions import sample_conditions
 from common.config import ModelConfig, TrainingConfig
 from common.data import ImageSet
 
@@ -135,7 +136,13 @@ def test_optimizer_state_round_trips():
 
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_generated_conditions_come_from_a_public_prior(multi_label):
-    conditions = sample_conditions(1000, 4, multi_label, 0.25, torch.Generator().manual_seed(0))
+    conditions = sample_conditions(
+        1000,
+        num_classes=4,
+        multi_label=multi_label,
+        prior=0.25,
+        generator=torch.Generator().manual_seed(0),
+    )
 
     if multi_label:
         assert 0.2 < conditions.mean() < 0.3

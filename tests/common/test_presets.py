@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from common.cli import main
+from cli.main import main
 from tests.common.data.test_images_dicom import write_dicom
 
 

@@ -1,26 +1,35 @@
 """A run folder read back as members, holdout and synthetic images."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
-from common.config import config_from_dict, config_to_yaml
+from common.config import config_from_dict
 from common.data.federation import plan_federation
 from common.errors import UserError
 from common.models import Generator
 from common.run_data import load_run, load_run_generator
+from common.run_folder import RunFolder
+from methods import method_for
 from server.outputs import write_outputs
 
 
 def write_run(run_dir, labels):
+    """A run of the multi-label phantom data whose synthetic set has `labels` (0/1 rows)."""
     config = config_from_dict({"name": "tiny"}, ["data.phantom.num_patients=30"])
+    split = plan_federation(config)
     run_dir.mkdir()
-    (run_dir / "config.yaml").write_text(config_to_yaml(config))
-    (run_dir / "split.json").write_text(json.dumps(plan_federation(config).to_dict()))
-    images = np.full((len(labels), 32, 32), 7, dtype=np.uint8)
-    np.savez(run_dir / "synthetic.npz", train_images=images, train_labels=labels)
+    folder = RunFolder(run_dir)
+    folder.write_config(config)
+    folder.write_split(split.to_dict())
+    class_names = split.data.class_names
+    folder.write_synthetic(
+        images=np.full((len(labels), 32, 32), 7, dtype=np.uint8),
+        conditions=np.asarray(labels),
+        row_names=["+".join(n for n, v in zip(class_names, row) if v) for row in labels],
+        class_names=class_names,
+        multi_label=split.data.multi_label,
+    )
 
 
 def test_members_and_holdout_are_patient_disjoint_and_synthetic_is_read(tmp_path):
@@ -36,9 +45,10 @@ def test_members_and_holdout_are_patient_disjoint_and_synthetic_is_read(tmp_path
 
 def test_a_folder_without_synthetic_images_names_the_missing_file(tmp_path):
     write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0]])
-    (tmp_path / "run" / "synthetic.npz").unlink()
+    missing = RunFolder(tmp_path / "run").synthetic_file
+    missing.unlink()
 
-    with pytest.raises(UserError, match="synthetic.npz"):
+    with pytest.raises(UserError, match=missing.name):
         load_run(tmp_path / "run")
 
 
@@ -50,7 +60,15 @@ def test_the_saved_generator_loads_back_with_its_upsampling(tmp_path):
     model = config.model
     torch.manual_seed(0)
     saved = Generator(4, model.latent_dim, model.generator_width, 32, "nearest")
-    write_outputs(config, tmp_path, ("a", "b", "c", "d"), True, saved.state_dict(), {})
+    write_outputs(
+        config,
+        tmp_path,
+        ("a", "b", "c", "d"),
+        True,
+        saved.state_dict(),
+        {},
+        loss_curves=method_for(config).loss_curves,
+    )
 
     loaded, _, _ = load_run_generator(tmp_path)
 

@@ -1,53 +1,50 @@
 """Tiny run folders written the way `privsynth run` leaves them, for evaluation tests."""
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common.config import config_from_dict, config_to_yaml
+from common.conditions import condition_rows
+from common.config import config_from_dict
 from common.data.federation import plan_federation
 from common.models import Generator
-from server.outputs import class_conditions, generate
+from common.run_folder import RunFolder
+from server.outputs import generate
 
 
 def write_run(run_dir: Path, overrides: list[str], synthetic_per_class: int = 8) -> Path:
-    """A finished run: config, split, an untrained generator and its synthetic.npz."""
+    """A finished run: config, split, summary, an untrained generator and its synthetic set."""
     config = config_from_dict({"name": "tiny"}, overrides)
     split = plan_federation(config)
     run_dir.mkdir(parents=True)
-    (run_dir / "config.yaml").write_text(config_to_yaml(config))
-    (run_dir / "split.json").write_text(json.dumps(split.to_dict()))
-    (run_dir / "summary.json").write_text(json.dumps({"epsilon_per_site": {"site-0": 10.0}}))
+    run = RunFolder(run_dir)
+    run.write_config(config)
+    run.write_split(split.to_dict())
+    run.write_summary({"epsilon_per_site": {"site-0": 10.0}})
     data = split.data
     torch.manual_seed(0)
     model = config.model
     generator = Generator(
         data.num_classes, model.latent_dim, model.generator_width, config.data.resolution
     ).eval()
-    torch.save(
-        {
-            "state_dict": generator.state_dict(),
-            "class_names": list(data.class_names),
-            "multi_label": data.multi_label,
-            "resolution": config.data.resolution,
-            "model": asdict(model),
-        },
-        run_dir / "generator.pt",
+    run.write_generator(
+        state_dict=generator.state_dict(),
+        class_names=data.class_names,
+        multi_label=data.multi_label,
+        resolution=config.data.resolution,
+        model=model,
     )
-    conditions = class_conditions(data.class_names, data.multi_label)
+    conditions = condition_rows(data.class_names, data.multi_label)
     images = [
         generate(generator, c, synthetic_per_class, seed=i) for i, (_, c) in enumerate(conditions)
     ]
-    labels = np.repeat(np.stack([c for _, c in conditions]), synthetic_per_class, axis=0)
-    if not data.multi_label:
-        labels = labels.argmax(axis=1)[:, None]
-    np.savez(
-        run_dir / "synthetic.npz",
-        train_images=np.concatenate(images),
-        train_labels=labels.astype(np.uint8),
+    run.write_synthetic(
+        images=np.concatenate(images),
+        conditions=np.repeat(np.stack([c for _, c in conditions]), synthetic_per_class, axis=0),
+        row_names=[name for name, _ in conditions for _ in range(synthetic_per_class)],
+        class_names=data.class_names,
+        multi_label=data.multi_label,
     )
     return run_dir
 

@@ -1,11 +1,10 @@
 """`privsynth evaluate` end to end on tiny run folders, and its user errors."""
 
-import json
-
 import numpy as np
 import pytest
 
-from common.cli import main
+from cli.main import main
+from common.run_folder import RunFolder
 
 FAST = ["--epochs", "1", "--max-train-images", "48", "--bootstrap", "50"]
 
@@ -14,7 +13,7 @@ def test_evaluate_writes_json_report_and_figures_for_a_multi_label_run(phantom_r
     code = main(["evaluate", str(phantom_run), *FAST])
 
     assert code == 0
-    result = json.loads((phantom_run / "evaluation.json").read_text())
+    result = RunFolder(phantom_run).read_evaluation()
     assert set(result["classification"]["models"]) == {"TRTR", "TSTR", "TRTR + synthetic"}
     assert set(result["distribution"]["per_class"]) == {
         "no finding",
@@ -26,7 +25,7 @@ def test_evaluate_writes_json_report_and_figures_for_a_multi_label_run(phantom_r
     assert result["images"]["synthetic"] == 40  # the run's synthetic.npz
     for figure in result["figures"].values():
         assert (phantom_run / figure).stat().st_size > 0
-    report = (phantom_run / "evaluation.md").read_text()
+    report = RunFolder(phantom_run).evaluation_report.read_text()
     assert "## Summary" in report and "not Inception-FID" in report
     assert "](evaluation-roc.png)" in report
     assert "report:" in capsys.readouterr().out
@@ -48,7 +47,7 @@ def test_samples_per_class_generates_and_charts_tstr_against_n(bright_dark_run, 
     )
 
     assert code == 0
-    result = json.loads((bright_dark_run / "evaluation.json").read_text())
+    result = RunFolder(bright_dark_run).read_evaluation()
     assert [p["samples_per_class"] for p in result["samples_per_class_curve"]] == [4, 12]
     assert result["images"]["synthetic"] == 24
     assert "TSTR 4/class" in result["classification"]["models"]
@@ -61,7 +60,7 @@ def test_a_second_evaluation_reuses_the_real_classifier(bright_dark_run):
 
     main(["evaluate", str(bright_dark_run), *FAST])
 
-    result = json.loads((bright_dark_run / "evaluation.json").read_text())
+    result = RunFolder(bright_dark_run).read_evaluation()
     assert result["real_classifier_cache"]["reused"] is True
 
 
@@ -93,17 +92,18 @@ def test_a_folder_that_is_not_a_run_is_named(tmp_path, capsys):
 
 
 def test_a_run_without_generator_cannot_generate_samples(phantom_run, capsys):
-    (phantom_run / "generator.pt").unlink()
+    generator = RunFolder(phantom_run).generator_file
+    generator.unlink()
 
     code = main(["evaluate", str(phantom_run), "--samples-per-class", "5"])
 
     assert code == 2
-    assert "generator.pt" in capsys.readouterr().err
+    assert generator.name in capsys.readouterr().err
 
 
 def test_synthetic_images_of_another_size_are_refused(phantom_run, capsys):
     np.savez(
-        phantom_run / "synthetic.npz",
+        RunFolder(phantom_run).synthetic_file,
         train_images=np.zeros((5, 16, 16), np.uint8),
         train_labels=np.zeros((5, 4), np.uint8),
     )
@@ -120,7 +120,7 @@ def _evaluate_generated(run, seed, *extra):
     code = main(
         ["evaluate", str(run), *FAST, "--samples-per-class", "8", "--seed", str(seed), *extra]
     )
-    return code, json.loads((run / "evaluation.json").read_text())
+    return code, RunFolder(run).read_evaluation()
 
 
 def test_tstr_repeats_reports_every_draw_starting_with_the_evaluations_own(bright_dark_run, capsys):
@@ -134,7 +134,7 @@ def test_tstr_repeats_reports_every_draw_starting_with_the_evaluations_own(brigh
     )
     assert len(set(repeats["macro_auc"])) > 1  # new draws, not the same classifier again
     assert repeats["mean"] == pytest.approx(np.mean(repeats["macro_auc"]))
-    assert "Over 3 draws" in (bright_dark_run / "evaluation.md").read_text()
+    assert "Over 3 draws" in RunFolder(bright_dark_run).evaluation_report.read_text()
     assert "over 3 draws" in capsys.readouterr().out
 
 

@@ -7,7 +7,7 @@ import pytest
 from evaluation_run_folders import write_run
 
 from evaluation.evaluate import EvaluationSettings, evaluate_run
-from evaluation.report import write_report
+from evaluation.report import report_markdown
 from evaluation.training import TrainingSettings
 
 
@@ -20,9 +20,8 @@ def result(tmp_path_factory) -> dict:
     return evaluate_run(run_dir, settings)
 
 
-def _summary(result: dict, tmp_path) -> str:
-    write_report(result, tmp_path / "evaluation.md")
-    text = (tmp_path / "evaluation.md").read_text()
+def _summary(result: dict) -> str:
+    text = report_markdown(result)
     return text[text.index("## Summary") : text.index("## Utility")]
 
 
@@ -30,33 +29,32 @@ def _summary(result: dict, tmp_path) -> str:
     "gap, verdict",
     [(-0.03, "within the project's target"), (-0.2, "short of the project's target")],
 )
-def test_the_summary_judges_the_tstr_gap_against_the_target(result, tmp_path, gap, verdict):
+def test_the_summary_judges_the_tstr_gap_against_the_target(result, gap, verdict):
     changed = copy.deepcopy(result)
     changed["classification"]["macro_auc_minus_TRTR"]["TSTR"] = {
         "value": gap,
         "ci95": [gap - 0.01, gap + 0.01],
     }
 
-    assert verdict in _summary(changed, tmp_path)
+    assert verdict in _summary(changed)
 
 
 @pytest.mark.parametrize(
     "coverage, reading",
     [(0.9, "no sign of mode collapse"), (0.6, "part of the variety"), (0.1, "mode collapse, or")],
 )
-def test_the_summary_reads_diversity_from_coverage(result, tmp_path, coverage, reading):
+def test_the_summary_reads_diversity_from_coverage(result, coverage, reading):
     changed = copy.deepcopy(result)
     changed["distribution"]["overall"]["coverage"] = coverage
 
-    assert reading in _summary(changed, tmp_path)
+    assert reading in _summary(changed)
 
 
-def test_the_report_is_written_from_the_json_alone(result, tmp_path):
+def test_the_report_is_written_from_the_json_alone(result):
     reloaded = json.loads(json.dumps(result))
 
-    write_report(reloaded, tmp_path / "evaluation.md")
+    text = report_markdown(reloaded)
 
-    text = (tmp_path / "evaluation.md").read_text()
     for figure in result["figures"].values():
         assert f"]({figure})" in text
     assert "| TSTR |" in text and "| real training vs real holdout |" in text

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from evaluation.conditions import condition_groups
+from common.conditions import condition_groups
 from evaluation.synthetic import first_per_class, generate_per_class
 
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from common.run_folder import RunFolder, SiteFolder
 from tests.integration.conftest import (
     BIN,
     REPO,
@@ -55,14 +56,14 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
     )
     run.wait(timeout=240)
 
-    summary_path = run_dir / "summary.json"
-    assert summary_path.exists(), (tmp_path / "flwr-run.log").read_text()[-3000:]
-    summary = json.loads(summary_path.read_text())
+    folder = RunFolder(run_dir)
+    assert folder.trained, (tmp_path / "flwr-run.log").read_text()[-3000:]
+    summary = folder.read_summary()
     assert summary["rounds"] == 2
     assert summary["stop_reason"] == "completed 2 rounds"
     assert set(summary["epsilon_per_site"]) == {"site-0", "site-1"}
     for site in range(2):
-        (ledger_file,) = (tmp_path / f"site-{site}-state" / "ledgers").glob("*.json")
+        (ledger_file,) = SiteFolder(tmp_path / f"site-{site}-state").ledger_files()
         ledger = json.loads(ledger_file.read_text())
         assert [entry["mechanism"] for entry in ledger["entries"]] == [
             "size-estimate",
@@ -70,7 +71,7 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
             "dp-sgd",
         ]
         assert sum(entry["steps"] for entry in ledger["entries"]) == 5
-    assert (run_dir / "samples.png").exists()
+    assert folder.samples_image.exists()
 
 
 def start_supernode(processes, tmp_path, environment, port, site, credentials):
@@ -136,8 +137,8 @@ def test_tls_federation_admits_registered_sites_only(tmp_path, processes):
 
     assert intruder.returncode != 0
     assert "305" in (tmp_path / "intruder.log").read_text()
-    summary_path = tmp_path / "run" / "summary.json"
-    assert summary_path.exists(), (tmp_path / "flwr-run.log").read_text()[-3000:]
-    summary = json.loads(summary_path.read_text())
+    folder = RunFolder(tmp_path / "run")
+    assert folder.trained, (tmp_path / "flwr-run.log").read_text()[-3000:]
+    summary = folder.read_summary()
     assert summary["rounds"] == 2
     assert set(summary["epsilon_per_site"]) == {"site-a", "site-b"}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from common.protocol import ERROR_REASONS, SiteError
+from common.run_folder import RunFolder, SiteFolder
 from tests.integration.conftest import (
     BIN,
     flwr_run,
@@ -53,23 +54,20 @@ def kill_tree(pid: int) -> None:
 
 
 def stats(run_dir) -> list[dict]:
-    path = run_dir / "stats.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return RunFolder(run_dir).read_stats()
 
 
 def ledger_steps(state_dir) -> int:
-    (ledger,) = (state_dir / "ledgers").glob("*.json")
+    (ledger,) = SiteFolder(state_dir).ledger_files()
     entries = json.loads(ledger.read_text())["entries"]
     return sum(entry["steps"] for entry in entries if entry["mechanism"] == "dp-sgd")
 
 
 def finish(run, tmp_path, log: str, run_dir) -> dict:
     run.wait(timeout=300)
-    summary = run_dir / "summary.json"
-    assert summary.exists(), (tmp_path / f"{log}.log").read_text()[-3000:]
-    return json.loads(summary.read_text())
+    folder = RunFolder(run_dir)
+    assert folder.trained, (tmp_path / f"{log}.log").read_text()[-3000:]
+    return folder.read_summary()
 
 
 @pytest.mark.timeout(600)
@@ -133,7 +131,7 @@ def test_lost_site_spent_budget_and_restarted_site(tmp_path, processes):
     assert len(refusals) == 2
     assert refusals[0] == f"{ERROR_REASONS[SiteError.REFUSED_BUDGET]} (code 4101)"
     # The details are in site-a's own log, not at the server.
-    site_log = (tmp_path / "site-a-state" / "site.log").read_text()
+    site_log = SiteFolder(tmp_path / "site-a-state").log.read_text()
     assert "site-a refuses round 1" in site_log and "above its maximum 2" in site_log
     assert ledger_steps(tmp_path / "site-a-state") == 4
     assert ledger_steps(tmp_path / "site-b-state") == 8

@@ -3,9 +3,9 @@
 import json
 import subprocess
 
-import numpy as np
 import pytest
 
+from common.run_folder import RunFolder
 from tests.integration.conftest import BIN, env
 
 TINY = [
@@ -40,31 +40,33 @@ def overrides(*pairs: str) -> list[str]:
 @pytest.mark.timeout(400)
 def test_three_site_simulation_writes_a_run_folder_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
+    folder = RunFolder(run_dir)
 
     result = privsynth("run", "quickstart", *overrides(*TINY), "--run-dir", str(run_dir))
 
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads(folder.summary_file.read_text())
     assert summary["rounds"] == 2
     assert sorted(summary["epsilon_per_site"]) == ["site-0", "site-1", "site-2"]
     assert all(0 < eps <= 10.0 for eps in summary["epsilon_per_site"].values())
-    stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    stats = [json.loads(line) for line in folder.stats_file.read_text().splitlines()]
     assert [len(row["sites"]) for row in stats] == [3, 3]
-    split = json.loads((run_dir / "split.json").read_text())
+    split = folder.read_split()
     members = {i for site in split["sites"] for i in site}
     assert members.isdisjoint(split["holdout"])
-    assert np.load(run_dir / "synthetic.npz")["train_images"].shape[1:] == (28, 28)
+    assert folder.read_synthetic()[0].shape[1:] == (28, 28)
 
     again = privsynth("run", "--resume", str(run_dir))
 
     assert again.returncode == 0, again.stderr[-3000:]
-    assert len((run_dir / "stats.jsonl").read_text().splitlines()) == 2
+    assert len(folder.stats_file.read_text().splitlines()) == 2
     assert "completed 2 rounds" in again.stdout
 
 
 @pytest.mark.timeout(400)
 def test_a_mean_embedding_simulation_is_one_release_per_site_then_the_servers_fit(tmp_path):
     run_dir = tmp_path / "run"
+    folder = RunFolder(run_dir)
     method = [
         "training.method=mean_embedding",
         "mean_embedding.frequencies=64",
@@ -75,11 +77,11 @@ def test_a_mean_embedding_simulation_is_one_release_per_site_then_the_servers_fi
     result = privsynth("run", "quickstart", *overrides(*TINY, *method), "--run-dir", str(run_dir))
 
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads(folder.summary_file.read_text())
     assert summary["rounds"] == 1
     assert all(0.9 < eps <= 1.0 for eps in summary["epsilon_per_site"].values())
     assert sorted(summary["epsilon_per_site"]) == ["site-0", "site-1", "site-2"]
-    for site in summary["epsilon_per_site"]:
-        ledger = json.loads((run_dir / "sites" / site / "ledger.json").read_text())
+    for site in range(3):
+        ledger = json.loads(folder.site(site).ledger.read_text())
         assert [(e["sample_rate"], e["steps"]) for e in ledger["entries"]] == [(1.0, 1)]
-    assert np.load(run_dir / "synthetic.npz")["train_images"].shape[1:] == (28, 28)
+    assert folder.read_synthetic()[0].shape[1:] == (28, 28)

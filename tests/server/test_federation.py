@@ -12,6 +12,7 @@ from client.site_config import simulated_site
 from common.config import config_from_dict
 from common.errors import UserError
 from common.protocol import SiteReply
+from common.run_folder import RunFolder
 from server.averaging import weighted_average
 from server.federation import FederationServer, SiteFailure, run_federation
 
@@ -94,6 +95,7 @@ def test_the_released_generator_averages_the_rounds_aggregates_not_the_initial_o
 
 def test_a_run_writes_every_output(tmp_path):
     config = make_config()
+    folder = RunFolder(tmp_path)
 
     summary = run_federation(config, tmp_path, False, in_process_exchange(config, tmp_path))
 
@@ -101,17 +103,23 @@ def test_a_run_writes_every_output(tmp_path):
     assert summary["stop_reason"] == "completed 3 rounds"
     assert set(summary["epsilon_per_site"]) == {"site-0", "site-1"}
     assert all(0 < eps <= 10 for eps in summary["epsilon_per_site"].values())
-    stats = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    stats = [json.loads(line) for line in folder.stats_file.read_text().splitlines()]
     assert [row["round"] for row in stats] == [1, 2, 3]
-    grid = Image.open(tmp_path / "samples.png")
+    grid = Image.open(folder.samples_image)
     assert grid.size[0] > 100
-    npz = np.load(tmp_path / "synthetic.npz")
+    npz = np.load(folder.synthetic_file)
     rows = 1 + len(config.data.options.findings)  # "no finding" + one row per finding
     assert npz["train_images"].shape == (rows * 3, 28, 28)
     assert npz["train_labels"].shape == (rows * 3, 4)
-    assert len((tmp_path / "synthetic" / "labels.csv").read_text().splitlines()) == rows * 3 + 1
-    for name in ("config.yaml", "generator.pt", "training.png", "summary.json", "checkpoint.pt"):
-        assert (tmp_path / name).exists()
+    assert len(folder.synthetic_labels.read_text().splitlines()) == rows * 3 + 1
+    for path in (
+        folder.config_file,
+        folder.generator_file,
+        folder.training_plot,
+        folder.summary_file,
+        folder.checkpoint_file,
+    ):
+        assert path.exists()
 
 
 def test_resume_continues_from_the_last_completed_round(tmp_path):
@@ -131,7 +139,8 @@ def test_resume_continues_from_the_last_completed_round(tmp_path):
 
     with pytest.raises(Killed):
         FederationServer(config, tmp_path).run(dies_in_round_three)
-    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    folder = RunFolder(tmp_path)
+    saved = torch.load(folder.checkpoint_file, weights_only=True)
 
     resumed = FederationServer(config, tmp_path, resume=True)
     first_request = resumed.next_request()
@@ -143,8 +152,8 @@ def test_resume_continues_from_the_last_completed_round(tmp_path):
         torch.equal(first_request.generator[k], saved["generator"][k]) for k in saved["generator"]
     )
     assert state.round == 3
-    assert len((tmp_path / "stats.jsonl").read_text().splitlines()) == 3
-    ledger = json.loads((tmp_path / "sites" / "site-0" / "ledger.json").read_text())
+    assert len(folder.stats_file.read_text().splitlines()) == 3
+    ledger = json.loads(folder.site(0).ledger.read_text())
     assert sum(e["steps"] for e in ledger["entries"] if e["mechanism"] == "dp-sgd") == 6
 
 
@@ -153,13 +162,14 @@ def test_a_kill_between_stats_and_checkpoint_leaves_no_duplicate_round(tmp_path)
     exchange = in_process_exchange(config, tmp_path)
     server = FederationServer(config, tmp_path)
     server.apply(*exchange(server.next_request(), set()), seconds=1.0)
-    with open(tmp_path / "stats.jsonl", "a") as log:  # round 2 logged, then killed
+    folder = RunFolder(tmp_path)
+    with open(folder.stats_file, "a") as log:  # round 2 logged, then killed
         log.write(json.dumps({"round": 2, "sites": {}, "failures": []}) + "\n" + '{"rou')
 
     resumed = FederationServer(config, tmp_path, resume=True)
     resumed.run(exchange)
 
-    rounds = [json.loads(line)["round"] for line in open(tmp_path / "stats.jsonl")]
+    rounds = [json.loads(line)["round"] for line in open(folder.stats_file)]
     assert rounds == [1, 2]
 
 
@@ -190,7 +200,7 @@ def test_a_failed_site_is_asked_again_without_re_running_the_others(tmp_path):
 
     assert state.round == 3
     assert attempts.count((0, 1)) == 1  # site 0 answered once per round: no double spend
-    ledger = json.loads((tmp_path / "sites" / "site-0" / "ledger.json").read_text())
+    ledger = json.loads(RunFolder(tmp_path).site(0).ledger.read_text())
     assert sum(e["steps"] for e in ledger["entries"] if e["mechanism"] == "dp-sgd") == 6
 
 

@@ -8,6 +8,7 @@ import torch
 from common.config import config_from_dict
 from common.mean_embedding import features_for
 from common.models import build_generator
+from common.run_folder import RunFolder, site_name
 from server.federation import run_federation
 from server.mean_embedding import class_means, fit_generator
 from tests.server.test_federation import TINY, in_process_exchange
@@ -76,17 +77,19 @@ def test_fitting_moves_the_generators_class_means_towards_the_release():
 def test_a_mean_embedding_run_is_one_release_per_site_then_the_server_fit(tmp_path):
     config = config_from_dict({}, [*TINY, *METHOD, "mean_embedding.generator_steps=5"])
 
+    folder = RunFolder(tmp_path)
+
     summary = run_federation(config, tmp_path, False, in_process_exchange(config, tmp_path))
 
     assert summary["rounds"] == 1
     assert "mean embeddings" in summary["stop_reason"]
-    stats = [json.loads(line) for line in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    stats = folder.read_stats()
     assert len(stats) == 1 and np.isfinite(stats[0]["server"]["fit_loss"])
-    for site in ("site-0", "site-1"):
-        ledger = json.loads((tmp_path / "sites" / site / "ledger.json").read_text())
+    for site in (0, 1):
+        ledger = json.loads(folder.site(site).ledger.read_text())
         assert [(e["sample_rate"], e["steps"]) for e in ledger["entries"]] == [(1.0, 1)]
-        assert 0 < summary["epsilon_per_site"][site] <= config.privacy.target_epsilon
-    assert (tmp_path / "generator.pt").exists() and (tmp_path / "training.png").exists()
+        assert 0 < summary["epsilon_per_site"][site_name(site)] <= config.privacy.target_epsilon
+    assert folder.generator_file.exists() and folder.training_plot.exists()
 
 
 def test_a_release_round_no_site_answers_stops_with_the_reasons(tmp_path):

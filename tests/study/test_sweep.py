@@ -8,6 +8,7 @@ import pytest
 from attacks.registry import MECHANISM_AUDIT, SYNTHETIC_ONLY
 from common.config import config_from_dict
 from common.errors import UserError
+from common.run_folder import RunFolder, StudyFolder
 from study.html_report import write_report
 from study.sweep import (
     SweepSettings,
@@ -60,26 +61,26 @@ def test_each_member_gets_its_epsilon_for_every_site(tmp_path):
 
 def fake_member(run_dir, epsilon, tstr, mia_auc):
     run_dir.mkdir(parents=True)
-    (run_dir / "summary.json").write_text(json.dumps({"epsilon_per_site": {"site-0": epsilon}}))
-    (run_dir / "evaluation.json").write_text(
-        json.dumps(
-            {
-                "classification": {
-                    "models": {
-                        "TSTR": {"macro_auc": {"value": tstr}},
-                        "TRTR": {"macro_auc": {"value": 0.95}},
-                    }
-                },
-                "distribution": {
-                    "overall": {
-                        "frechet_distance": 12.0,
-                        "precision": 0.7,
-                        "recall": 0.6,
-                        "coverage": 0.5,
-                    }
-                },
-            }
-        )
+    run = RunFolder(run_dir)
+    run.write_summary({"epsilon_per_site": {"site-0": epsilon}})
+    run.write_evaluation(
+        {
+            "classification": {
+                "models": {
+                    "TSTR": {"macro_auc": {"value": tstr}},
+                    "TRTR": {"macro_auc": {"value": 0.95}},
+                }
+            },
+            "distribution": {
+                "overall": {
+                    "frechet_distance": 12.0,
+                    "precision": 0.7,
+                    "recall": 0.6,
+                    "coverage": 0.5,
+                }
+            },
+        },
+        "",
     )
     attacks = {
         "mia-distance": attack_entry(
@@ -93,8 +94,8 @@ def fake_member(run_dir, epsilon, tstr, mia_auc):
         "copy-detection": attack_entry(findings={"copy_rate_any": 0.001}, power={}),
         "dp-audit": attack_entry(findings={"lower_bound": 0.3}, threat_model=MECHANISM_AUDIT),
     }
-    (run_dir / "attacks.json").write_text(
-        json.dumps({"attacks": attacks, "verdicts": {"synthetic data only": "No leakage."}})
+    run.write_attacks(
+        json.dumps({"attacks": attacks, "verdicts": {"synthetic data only": "No leakage."}}), ""
     )
 
 
@@ -130,8 +131,9 @@ def test_the_table_reads_each_members_reports_and_picks_the_strongest_attack(tmp
     # Copy detection found nothing without a positive control: inconclusive, not "no copies".
     assert rows[0]["attack_caveats"] == "inconclusive: copy-detection"
     assert rows[1]["epsilon_spent"] is None  # non-private: no finite epsilon
-    assert "| 1 | 0.99 | 0.800 | 0.950 |" in (tmp_path / "table.md").read_text()
-    assert (tmp_path / "tradeoff.png").stat().st_size > 10_000
+    study = StudyFolder(tmp_path)
+    assert "| 1 | 0.99 | 0.800 | 0.950 |" in study.table_markdown.read_text()
+    assert study.tradeoff_plot.stat().st_size > 10_000
 
 
 def test_strongest_attack_of_an_empty_report_is_none():
@@ -161,7 +163,7 @@ def test_report_html_renders_in_chromium_with_every_figure(tmp_path):
         fake_member(member.run_dir, eps, tstr=0.8, mia_auc=0.6)
     rows = compare(members, tmp_path)
     for member in members:
-        (member.run_dir / "samples.png").write_bytes((tmp_path / "tradeoff.png").read_bytes())
+        member.folder.samples_image.write_bytes(StudyFolder(tmp_path).tradeoff_plot.read_bytes())
     report = write_report(rows, members, tmp_path, "tiny sweep")
 
     with sync_playwright() as playwright:
@@ -182,14 +184,15 @@ def test_report_html_renders_in_chromium_with_every_figure(tmp_path):
 def test_a_resumed_sweep_does_not_retrain_and_a_changed_config_is_refused(tmp_path):
     config = config_from_dict({}, TINY)
     train_only = SweepSettings(stages=("train",))
+    study = StudyFolder(tmp_path)
     run_sweep(config, (3.0,), tmp_path, train_only)
-    trained = (tmp_path / "eps-3" / "summary.json").stat().st_mtime_ns
+    trained = study.member("3").summary_file.stat().st_mtime_ns
 
     run_sweep(config, (3.0,), tmp_path, train_only)
     other = config_from_dict({}, [*TINY, "federation.rounds=3"])
 
-    assert (tmp_path / "eps-3" / "summary.json").stat().st_mtime_ns == trained
-    assert len((tmp_path / "timings.jsonl").read_text().splitlines()) == 1
+    assert study.member("3").summary_file.stat().st_mtime_ns == trained
+    assert len(study.read_timings()) == 1
     with pytest.raises(UserError, match="another config"):
         run_sweep(other, (3.0,), tmp_path, train_only)
 
@@ -198,11 +201,12 @@ def test_a_sweep_pinned_before_a_config_key_existed_resumes(tmp_path):
     # A sweep started with an older privsynth pinned a config without the newer keys.
     config = config_from_dict({}, TINY)
     train_only = SweepSettings(stages=("train",))
+    study = StudyFolder(tmp_path)
     run_sweep(config, (3.0,), tmp_path, train_only)
-    pinned = json.loads((tmp_path / "sweep.json").read_text())
+    pinned = json.loads(study.request_file.read_text())
     del pinned["config"]["model"]["generator_upsampling"]
-    (tmp_path / "sweep.json").write_text(json.dumps(pinned))
+    study.request_file.write_text(json.dumps(pinned))
 
     run_sweep(config, (3.0,), tmp_path, train_only)
 
-    assert len((tmp_path / "timings.jsonl").read_text().splitlines()) == 1
+    assert len(study.read_timings()) == 1

@@ -7,6 +7,7 @@ import pytest
 from common.errors import UserError
 from common.privacy.accounting import SIZE_ESTIMATE, epsilon_spent
 from common.privacy.ledger import PrivacyLedger
+from common.run_folder import SiteFolder
 
 SETTINGS = {"unit": "image", "delta": 1e-5, "accountant": "rdp"}
 
@@ -23,7 +24,7 @@ def calibrated(path, sigma=1.0, rate=0.01):
 
 
 def test_ledger_persists_and_composes_rounds(tmp_path):
-    path = tmp_path / "ledger.json"
+    path = SiteFolder(tmp_path).ledger
     ledger = calibrated(path)
     with ledger.transaction():
         ledger.record(1, 500)
@@ -38,7 +39,7 @@ def test_ledger_persists_and_composes_rounds(tmp_path):
 
 
 def test_epsilon_after_predicts_without_recording(tmp_path):
-    ledger = calibrated(tmp_path / "ledger.json")
+    ledger = calibrated(SiteFolder(tmp_path).ledger)
 
     predicted = ledger.epsilon_after(1000)
 
@@ -47,12 +48,12 @@ def test_epsilon_after_predicts_without_recording(tmp_path):
 
 
 def test_the_size_estimate_is_recorded_as_a_mechanism_of_its_own(tmp_path):
-    ledger = open_ledger(tmp_path / "ledger.json")
+    ledger = open_ledger(SiteFolder(tmp_path).ledger)
 
     with ledger.transaction():
         ledger.record_size_estimate(1, 41.7)
 
-    reopened = open_ledger(tmp_path / "ledger.json")
+    reopened = open_ledger(SiteFolder(tmp_path).ledger)
     assert reopened.unit_count_estimate == 41.7
     assert reopened.history() == [SIZE_ESTIMATE]
     assert reopened.entries[0].mechanism == "size-estimate"
@@ -63,7 +64,7 @@ def test_the_size_estimate_is_recorded_as_a_mechanism_of_its_own(tmp_path):
     "other", [{"delta": 1e-3}, {"unit": "patient"}, {"accountant": "prv"}], ids=str
 )
 def test_ledger_refuses_settings_other_than_its_own(tmp_path, other):
-    path = tmp_path / "ledger.json"
+    path = SiteFolder(tmp_path).ledger
     calibrated(path)
 
     with pytest.raises(UserError, match=next(iter(other))):
@@ -71,14 +72,14 @@ def test_ledger_refuses_settings_other_than_its_own(tmp_path, other):
 
 
 def test_a_change_outside_a_transaction_is_refused(tmp_path):
-    ledger = calibrated(tmp_path / "ledger.json")
+    ledger = calibrated(SiteFolder(tmp_path).ledger)
 
     with pytest.raises(RuntimeError, match="transaction"):
         ledger.record(1, 10)
 
 
 def test_a_failed_transaction_writes_nothing(tmp_path):
-    path = tmp_path / "ledger.json"
+    path = SiteFolder(tmp_path).ledger
     ledger = calibrated(path)
 
     with pytest.raises(ValueError), ledger.transaction():
@@ -89,7 +90,7 @@ def test_a_failed_transaction_writes_nothing(tmp_path):
 
 
 def test_corrupt_ledger_is_not_silently_reset(tmp_path):
-    path = tmp_path / "ledger.json"
+    path = SiteFolder(tmp_path).ledger
     path.write_text("{not json")
 
     with pytest.raises(UserError, match="ledger"):
@@ -97,7 +98,7 @@ def test_corrupt_ledger_is_not_silently_reset(tmp_path):
 
 
 def test_a_ledger_without_its_privacy_unit_is_unreadable(tmp_path):
-    path = tmp_path / "ledger.json"
+    path = SiteFolder(tmp_path).ledger
     calibrated(path)
     raw = json.loads(path.read_text())
     del raw["unit"]
@@ -120,7 +121,7 @@ def _spend_if_it_fits(path: str, max_epsilon: float, started) -> bool:
 
 
 def test_two_processes_cannot_both_spend_a_budget_that_fits_one(tmp_path):
-    path = tmp_path / "ledger.json"
+    path = SiteFolder(tmp_path).ledger
     ledger = calibrated(path)
     one_round = ledger.epsilon_after(600)
     context = multiprocessing.get_context("spawn")
@@ -142,7 +143,7 @@ def test_two_processes_cannot_both_spend_a_budget_that_fits_one(tmp_path):
 
 
 def test_two_processes_that_both_fit_keep_both_entries(tmp_path):
-    path = tmp_path / "ledger.json"
+    path = SiteFolder(tmp_path).ledger
     calibrated(path)
     context = multiprocessing.get_context("spawn")
     started = context.Manager().Event()

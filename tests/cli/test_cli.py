@@ -2,7 +2,8 @@
 
 import pytest
 
-from common.cli import main
+from cli.main import main
+from common.run_folder import RunFolder, SiteFolder
 
 
 @pytest.mark.parametrize(
@@ -13,7 +14,7 @@ from common.cli import main
         (["run", "quickstart", "--set", "privacy.delta=2"], "privacy.delta"),
         (["run", "quickstart", "--set", "data.source=imagenet"], "valid choices"),
         (["run", "quickstart", "--set", "federation.num_sites"], "key=value"),
-        (["run", "--resume", "/no/such/run"], "config.yaml"),
+        (["run", "--resume", "/no/such/run"], RunFolder("/no/such/run").config_file.name),
         (
             ["run", "pneumoniamnist", "--dry-run", "--set", "data.medmnist.path=/no/such.npz"],
             "/no/such.npz",
@@ -65,7 +66,7 @@ def test_patient_unit_with_a_partition_that_splits_patients_is_one_clear_error(c
 
 
 def test_a_new_run_never_reuses_an_existing_run_folder(tmp_path, capsys):
-    (tmp_path / "config.yaml").write_text("name: earlier\n")
+    RunFolder(tmp_path).config_file.write_text("name: earlier\n")
 
     code = main(["run", "quickstart", "--run-dir", str(tmp_path)])
 
@@ -77,7 +78,7 @@ def test_ledger_prints_a_sites_spending_history(tmp_path, capsys):
     from common.privacy.ledger import PrivacyLedger
 
     ledger = PrivacyLedger.open(
-        tmp_path / "ledger.json", unit="image", delta=1e-5, accountant="rdp"
+        SiteFolder(tmp_path).ledger, unit="image", delta=1e-5, accountant="rdp"
     )
     with ledger.transaction():
         ledger.calibrate(noise_multiplier=1.0, sample_rate=0.01)

@@ -1,0 +1,100 @@
+"""`privsynth run`: train a simulated federation on one machine (or print its plan)."""
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common.config import Config, config_to_yaml, load_config
+from common.errors import UserError
+from common.run_folder import RunFolder, site_name
+
+
+def add_parser(commands) -> None:
+    run = commands.add_parser("run", help="train a simulated federation on one machine")
+    run.add_argument("config", nargs="?", help="preset name (configs/) or YAML path")
+    run.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    run.add_argument("--dry-run", action="store_true", help="print the plan and noise, then exit")
+    run.add_argument("--run-dir", help="output folder (default: output.dir/NAME-TIMESTAMP)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
+    run.set_defaults(handler=cmd_run)
+
+
+def _default_run_dir(config: Config) -> Path:
+    return Path(config.output.dir) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def print_plan(config: Config) -> None:
+    from common.data.federation import plan_federation
+    from methods import method_for
+
+    plan = plan_federation(config)
+    federation = config.federation
+    method = method_for(config)
+    planned = method.describe(method.schedule(config))
+    print(config_to_yaml(config))
+    print(
+        f"data: {len(plan.data)} images, holdout {len(plan.holdout)}, "
+        f"{federation.num_sites} sites ({federation.partition}), {planned} planned per site"
+    )
+    for site in range(federation.num_sites):
+        data = plan.site_data(site)
+        keys = data.patient_keys() if config.privacy.unit == "patient" else np.arange(len(data))
+        units = len(np.unique(keys))
+        budget = config.site_budget(site)
+        noise = method.plan_noise(config, units=units, budget=budget)
+        eps = (
+            "inf (non-private)"
+            if math.isinf(budget.target_epsilon)
+            else f"{budget.target_epsilon:g}"
+        )
+        print(
+            f"{site_name(site)}: {len(data)} images, {units} {config.privacy.unit}s, sample "
+            f"rate {noise.sample_rate:.4f}, target epsilon {eps}, delta {budget.delta:g} -> "
+            f"noise multiplier {noise.noise_multiplier:.4f}"
+        )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from server.simulation import simulate
+
+    if args.resume:
+        run = RunFolder(args.resume)
+        if not run.started:
+            raise UserError(
+                f"--resume {run.path}: no {run.config_file.name} there; is it a run folder?"
+            )
+        if args.set:
+            raise UserError("--resume continues a run with its own config; --set is not allowed")
+        config = run.read_config()
+    else:
+        if not args.config:
+            raise UserError("give a config (a preset name like quickstart, or a YAML path)")
+        config = load_config(args.config, args.set)
+    if args.dry_run:
+        print_plan(config)
+        return 0
+    run = RunFolder(args.resume or args.run_dir or _default_run_dir(config))
+    if not args.resume and run.started:
+        raise UserError(
+            f"{run.path} already holds a run; continue it with --resume {run.path} "
+            "or choose another --run-dir"
+        )
+    print(f"run folder: {run.path}", flush=True)
+    started = time.perf_counter()
+    try:
+        summary = simulate(config, run.path, resume=bool(args.resume))
+    except KeyboardInterrupt:
+        print(f"privsynth: interrupted; continue with: privsynth run --resume {run.path}")
+        return 130
+    wall = time.perf_counter() - started
+    print(f"\nrun folder: {run.path}")
+    print(f"stopped: {summary['stop_reason']} after {summary['rounds']} rounds, {wall:.0f}s")
+    for site, eps in summary["epsilon_per_site"].items():
+        print(f"  {site}: epsilon {eps:.3f} (delta {summary['delta_per_site'][site]:g})")
+    print(f"sample grid: {run.samples_image}")
+    return 0
