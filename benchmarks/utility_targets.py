@@ -1,10 +1,10 @@
-"""Table of issue 7's targets from `benchmarks/utility_targets.sh` run folders.
+"""Table of the utility targets from `benchmarks/utility_targets.sh` run folders.
 
 usage: python benchmarks/utility_targets.py runs/utility-targets
 Run folders are named eps<EPSILON>-seed<SEED> and hold summary.json and evaluation.json.
 Prints the targets per epsilon (mean ± half the range over seeds), then each run. A run
-evaluated with `--tstr-repeats N` counts with the mean TSTR over its N draws: at
-epsilon 10 one draw moves by about 0.01 (benchmarks/results.md).
+evaluated with `--tstr-repeats N` counts with the mean TSTR over its N draws (one draw moves
+by about 0.01 at epsilon 10: benchmarks/history.md).
 """
 
 import re

@@ -16,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from common.config import PRIVACY_UNITS, ConfigValueError, build_dataclass
+from common.config import (
+    PRIVACY_UNITS,
+    ConfigValueError,
+    build_dataclass,
+    get_dotted,
+    set_dotted,
+)
 from common.errors import UserError
 from common.privacy.accounting import ACCOUNTANTS
 
@@ -147,14 +153,6 @@ class SiteSettings:
         return f"{stem}-{hashlib.sha256(resolved.encode()).hexdigest()[:10]}"
 
 
-def _set(raw: dict, dotted: str, value: Any) -> None:
-    *sections, last = dotted.split(".")
-    node = raw
-    for section in sections:
-        node = node.setdefault(section, {})
-    node[last] = value
-
-
 def _node_value(key: str, value: Any) -> Any:
     """Node config values arrive as strings or numbers; parse strings as YAML scalars."""
     if isinstance(value, str) and key not in ("site-name", "state-dir", "data-path"):
@@ -190,7 +188,7 @@ def load_site_settings(node_config: dict) -> SiteSettings:
             raise UserError(f"{path}: the top level must be a mapping of keys")
     for key, dotted in NODE_CONFIG_KEYS.items():
         if key in node_config:
-            _set(raw, dotted, _node_value(key, node_config[key]))
+            set_dotted(raw, dotted, _node_value(key, node_config[key]))
     if "path" not in (raw.get("data") or {}):
         raise UserError(
             f"{source}: the site's data path is not set; set data.path in site.yaml or "
@@ -200,24 +198,15 @@ def load_site_settings(node_config: dict) -> SiteSettings:
         settings = build_dataclass(SiteSettings, raw, "")
     except UserError as error:
         raise UserError(f"{source}: {error}") from None
-    missing = [key for key in REQUIRED_KEYS if _lookup(raw, key) in (None, "")]
+    missing = [key for key in REQUIRED_KEYS if get_dotted(raw, key) in (None, "")]
     if settings.data.format and not settings.class_names:
         missing.append(f"data.options.{CLASS_OPTION[settings.data.format]}")
     if missing:
         raise UserError(
             f"{source}: this site's own settings must set {', '.join(missing)}; it takes none "
-            "of them from the server; set them in site.yaml (README: A hospital's site.yaml)"
+            "of them from the server; set them in site.yaml (docs/deployment.md: A hospital's site.yaml)"
         )
     return settings
-
-
-def _lookup(raw: dict, dotted: str):
-    node = raw
-    for part in dotted.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def site_data_section(settings: SiteSettings, federation_data: dict) -> dict:

@@ -537,7 +537,8 @@ def _build_data(raw: dict, path: str) -> DataConfig:
         raise UserError(f"{path}.{error.key} {error.message}") from None
 
 
-def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
+def set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    """raw["a"]["b"] = value for "a.b", creating sections; a value in the way is an error."""
     parts = dotted.split(".")
     node = raw
     for depth, part in enumerate(parts[:-1]):
@@ -546,6 +547,16 @@ def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
             raise UserError(f"--set {dotted}: {'.'.join(parts[: depth + 1])} is not a section")
         node = child
     node[parts[-1]] = value
+
+
+def get_dotted(raw: dict, dotted: str) -> Any:
+    """raw["a"]["b"] for "a.b", or None where a section is missing."""
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -563,7 +574,7 @@ def config_from_dict(raw: dict | None, overrides: list[str] = ()) -> Config:
     raw = dict(raw or {})
     for text in overrides:
         key, value = parse_override(text)
-        _set_dotted(raw, key, value)
+        set_dotted(raw, key, value)
     return build_dataclass(Config, raw, "")
 
 

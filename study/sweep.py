@@ -166,7 +166,7 @@ def run_sweep(
     return members
 
 
-# Measured on this project's 2-core reference machine for the 32 px demo (benchmarks/results.md);
+# Measured on this project's 2-core reference machine for the 32 px demo (benchmarks/history.md);
 # used until the sweep has timed a stage itself.
 DEFAULT_STAGE_SECONDS = {"evaluate": 600.0, "attack": 400.0}
 
