@@ -39,7 +39,7 @@ def _rejected_epsilon(correct: int, guesses: int, level: float) -> float:
     return low
 
 
-def one_run_epsilon(scores: np.ndarray, included: np.ndarray, confidence: float = 0.95) -> dict:
+def one_run_epsilon(*, scores: np.ndarray, included: np.ndarray, confidence: float = 0.95) -> dict:
     """Steinke et al. one-run lower bound, best over a grid of guess counts."""
     order = np.argsort(scores, kind="stable")
     m = len(scores)
@@ -127,6 +127,7 @@ def thresholds_ceiling(
 
 
 def clopper_pearson_epsilon(
+    *,
     scores: np.ndarray,
     included: np.ndarray,
     delta: float,
@@ -153,17 +154,25 @@ def separated_scores(included: np.ndarray) -> np.ndarray:
     return included.astype(float) + np.arange(len(included)) / (2 * len(included))
 
 
-def one_run_ceiling(included: np.ndarray, confidence: float = 0.95) -> float:
+def one_run_ceiling(*, included: np.ndarray, confidence: float = 0.95) -> float:
     """The one-run bound a perfect attacker certifies with these canaries."""
-    return one_run_epsilon(separated_scores(included), included, confidence)["epsilon"]
+    return one_run_epsilon(
+        scores=separated_scores(included), included=included, confidence=confidence
+    )["epsilon"]
 
 
 def clopper_pearson_ceiling(
-    included: np.ndarray, delta: float, confidence: float = 0.95, thresholds: int = 20
+    *, included: np.ndarray, delta: float, confidence: float = 0.95, thresholds: int = 20
 ) -> float:
     """The Clopper-Pearson bound a perfect attacker certifies with these canaries."""
     scores = separated_scores(included)
-    return clopper_pearson_epsilon(scores, included, delta, confidence, thresholds)["epsilon"]
+    return clopper_pearson_epsilon(
+        scores=scores,
+        included=included,
+        delta=delta,
+        confidence=confidence,
+        thresholds=thresholds,
+    )["epsilon"]
 
 
 def claim_testable(*, ceiling: float, claimed: float) -> bool:

@@ -284,11 +284,13 @@ def site_ledger(
 def bounds(audit: dict, delta: float) -> dict:
     """Both bounds at 97.5% (the larger then holds at 95%, Bonferroni) and their ceiling."""
     scores, included = audit["scores"], audit["included"]
-    one_run = one_run_epsilon(scores, included, confidence=0.975)
-    clopper = clopper_pearson_epsilon(scores, included, delta, confidence=0.975)
+    one_run = one_run_epsilon(scores=scores, included=included, confidence=0.975)
+    clopper = clopper_pearson_epsilon(
+        scores=scores, included=included, delta=delta, confidence=0.975
+    )
     ceiling = max(
-        one_run_ceiling(included, confidence=0.975),
-        clopper_pearson_ceiling(included, delta, confidence=0.975),
+        one_run_ceiling(included=included, confidence=0.975),
+        clopper_pearson_ceiling(included=included, delta=delta, confidence=0.975),
     )
     return {
         "one_run_lower_bound": one_run,
@@ -316,7 +318,7 @@ def attack(context: AttackContext) -> AttackResult:
     # Only the DP-SGD steps: a release or size estimate in the same ledger is another mechanism.
     run_steps = ledger.steps
     steps = min(options.audit_steps, run_steps) if options.audit_steps else run_steps
-    claimed = epsilon_spent([(sigma, rate, steps)], delta, ledger.accountant)
+    claimed = epsilon_spent([(sigma, rate, steps)], delta=delta, accountant=ledger.accountant)
     audit = audit_site(
         site_data(context, site),
         config,

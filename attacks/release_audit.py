@@ -282,7 +282,7 @@ def attack(context: AttackContext) -> AttackResult:
         return AttackResult(skipped=why_not)
     # The least noisy release is the one that must hold its claim.
     sigma = min(entry.noise_multiplier for entry in ledger.entries if entry.mechanism == "release")
-    claimed = epsilon_spent([(sigma, 1.0, 1)], ledger.delta, ledger.accountant)
+    claimed = epsilon_spent([(sigma, 1.0, 1)], delta=ledger.delta, accountant=ledger.accountant)
     audit = audit_release(
         site_data(context, site),
         features_for(config),

@@ -41,7 +41,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         history = []
         for entry in ledger.entries:
             history.append((entry.noise_multiplier, entry.sample_rate, entry.steps))
-            epsilon = epsilon_spent(history, ledger.delta, ledger.accountant)
+            epsilon = epsilon_spent(history, delta=ledger.delta, accountant=ledger.accountant)
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
             print(
                 f"{entry.round:>6} {entry.mechanism:<13} {entry.steps:>7} "

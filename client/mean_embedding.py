@@ -50,6 +50,7 @@ def noisy_class_sums(
     data: ImageSet,
     unit_keys: np.ndarray,
     features: RandomFourierFeatures,
+    *,
     noise_multiplier: float,
     count_share: float | None = None,
 ) -> dict[str, torch.Tensor]:

@@ -204,7 +204,8 @@ def load_site_settings(node_config: dict) -> SiteSettings:
     if missing:
         raise UserError(
             f"{source}: this site's own settings must set {', '.join(missing)}; it takes none "
-            "of them from the server; set them in site.yaml (docs/deployment.md: A hospital's site.yaml)"
+            "of them from the server; set them in site.yaml (docs/deployment.md: A hospital's "
+            "site.yaml)"
         )
     return settings
 

@@ -96,7 +96,7 @@ class DPGAN:
                     f"(delta={ledger.delta:g})",
                 )
             # Recorded before training: a crash mid-round can only over-count.
-            ledger.record(request.round, request.local_steps)
+            ledger.record(round_number=request.round, steps=request.local_steps)
         return train(site, ledger, config, request, generator, discriminator, device, show_progress)
 
     # ---- the server -------------------------------------------------------------------
@@ -163,7 +163,9 @@ def estimate_size(site, ledger: PrivacyLedger, round_number: int) -> None:
     if ledger.unit_count_estimate is not None or ledger.calibrated:
         return
     budget = site.policy.budget
-    cost = epsilon_spent([*ledger.history(), SIZE_ESTIMATE], budget.delta, ledger.accountant)
+    cost = epsilon_spent(
+        [*ledger.history(), SIZE_ESTIMATE], delta=budget.delta, accountant=ledger.accountant
+    )
     if site.policy.private and cost > site.policy.max_epsilon + EPSILON_SLACK:
         raise site.refuse(
             SiteError.REFUSED_BUDGET,
@@ -172,7 +174,9 @@ def estimate_size(site, ledger: PrivacyLedger, round_number: int) -> None:
             f"{site.policy.max_epsilon:g}",
         )
     units = len(np.unique(site.unit_keys()))
-    ledger.record_size_estimate(round_number, units + SIZE_NOISE_MULTIPLIER * os_normal())
+    ledger.record_size_estimate(
+        round_number=round_number, estimate=units + SIZE_NOISE_MULTIPLIER * os_normal()
+    )
 
 
 def calibrate(site, ledger: PrivacyLedger, config: Config, request: RoundRequest) -> None:

@@ -65,7 +65,9 @@ class MeanEmbedding:
             )
             sigma = max(sigma, site.policy.min_noise_multiplier)
             after = epsilon_spent(
-                [*ledger.history(), (sigma, 1.0, 1)], budget.delta, ledger.accountant
+                [*ledger.history(), (sigma, 1.0, 1)],
+                delta=budget.delta,
+                accountant=ledger.accountant,
             )
             if math.isinf(sigma) or (
                 site.policy.private and after > site.policy.max_epsilon + EPSILON_SLACK
@@ -77,13 +79,13 @@ class MeanEmbedding:
                     f"{budget.target_epsilon:g}, so no release fits its budget",
                 )
             # Recorded before the release is computed: a crash can only over-count.
-            ledger.record_release(request.round, sigma)
+            ledger.record_release(round_number=request.round, noise_multiplier=sigma)
         release = noisy_class_sums(
             site.data,
             site.unit_keys(),
             features_for(config),
-            sigma,
-            config.mean_embedding.count_share,
+            noise_multiplier=sigma,
+            count_share=config.mean_embedding.count_share,
         )
         metrics = site.privacy_metrics(
             ledger,
@@ -131,8 +133,8 @@ class MeanEmbedding:
                 site.data,
                 site.unit_keys(),
                 features_for(config),
-                1.0,
-                config.mean_embedding.count_share,
+                noise_multiplier=1.0,
+                count_share=config.mean_embedding.count_share,
             )
             release_s = time.perf_counter() - started
             class_names, multi_label = site.data.class_names, site.data.multi_label

@@ -44,9 +44,11 @@ def calibrate_noise_multiplier(
     composed with what `history` already spent, keep epsilon <= target_epsilon; inf when
     `history` alone reaches it, 0 without privacy."""
     return _smallest_noise(
-        lambda sigma: epsilon_spent([*history, (sigma, sample_rate, steps)], delta, accountant),
+        lambda sigma: epsilon_spent(
+            [*history, (sigma, sample_rate, steps)], delta=delta, accountant=accountant
+        ),
         target_epsilon=target_epsilon,
-        spent=epsilon_spent(list(history), delta, accountant),
+        spent=epsilon_spent(list(history), delta=delta, accountant=accountant),
     )
 
 
@@ -87,7 +89,7 @@ def _smallest_noise(
     return high
 
 
-def epsilon_spent(history: Sequence[HistoryEntry], delta: float, accountant: str) -> float:
+def epsilon_spent(history: Sequence[HistoryEntry], *, delta: float, accountant: str) -> float:
     """The accountant's epsilon after composing every entry of `history`."""
     if not history:
         return 0.0

@@ -126,16 +126,16 @@ class PrivacyLedger:
         return sum(e.steps for e in self.entries if e.mechanism == "dp-sgd")
 
     def epsilon(self) -> float:
-        return epsilon_spent(self.history(), self.delta, self.accountant)
+        return epsilon_spent(self.history(), delta=self.delta, accountant=self.accountant)
 
     def epsilon_after(self, steps: int) -> float:
         """Epsilon if `steps` more steps are taken at the calibrated noise and sample rate."""
         extra = [(self.noise_multiplier, self.sample_rate, steps)]
-        return epsilon_spent(self.history() + extra, self.delta, self.accountant)
+        return epsilon_spent(self.history() + extra, delta=self.delta, accountant=self.accountant)
 
     # ---- changes (inside a transaction) -------------------------------------------------
 
-    def record_size_estimate(self, round_number: int, estimate: float) -> None:
+    def record_size_estimate(self, *, round_number: int, estimate: float) -> None:
         """Record the Gaussian estimate of the unit count (noise SIZE_NOISE_MULTIPLIER)."""
         self._require_lock()
         self.unit_count_estimate = estimate
@@ -146,14 +146,14 @@ class PrivacyLedger:
         self.noise_multiplier = noise_multiplier
         self.sample_rate = sample_rate
 
-    def record(self, round_number: int, steps: int) -> None:
+    def record(self, *, round_number: int, steps: int) -> None:
         """Record a round's DP-SGD steps, before the steps are taken."""
         self._require_lock()
         if not self.calibrated:
             raise RuntimeError("ledger must be calibrated before recording steps")
         self._append(round_number, "dp-sgd", self.noise_multiplier, self.sample_rate, steps)
 
-    def record_release(self, round_number: int, noise_multiplier: float) -> None:
+    def record_release(self, *, round_number: int, noise_multiplier: float) -> None:
         """Record a one-shot Gaussian release (sample rate 1, one step), before it is made."""
         self._require_lock()
         self._append(round_number, "release", noise_multiplier, 1.0, 1)

@@ -23,16 +23,16 @@ def test_perfectly_separated_canaries_give_a_large_lower_bound():
     included = _canaries(1000)
     scores = included.astype(float) + np.random.default_rng(1).normal(0, 0.01, 1000)
 
-    assert one_run_epsilon(scores, included)["epsilon"] > 4
-    assert clopper_pearson_epsilon(scores, included, delta=1e-5)["epsilon"] > 3
+    assert one_run_epsilon(scores=scores, included=included)["epsilon"] > 4
+    assert clopper_pearson_epsilon(scores=scores, included=included, delta=1e-5)["epsilon"] > 3
 
 
 def test_scores_independent_of_inclusion_give_no_bound():
     included = _canaries(1000)
     scores = np.random.default_rng(2).normal(size=1000)
 
-    assert one_run_epsilon(scores, included)["epsilon"] == 0.0
-    assert clopper_pearson_epsilon(scores, included, delta=1e-5)["epsilon"] == 0.0
+    assert one_run_epsilon(scores=scores, included=included)["epsilon"] == 0.0
+    assert clopper_pearson_epsilon(scores=scores, included=included, delta=1e-5)["epsilon"] == 0.0
 
 
 def test_the_one_run_bound_holds_for_a_mechanism_with_known_epsilon():
@@ -45,7 +45,7 @@ def test_the_one_run_bound_holds_for_a_mechanism_with_known_epsilon():
         included = rng.random(1000) < 0.5
         truthful = rng.random(1000) < np.exp(epsilon) / (1 + np.exp(epsilon))
         scores = np.where(truthful, included, ~included) + rng.normal(0, 0.01, 1000)
-        bounds.append(one_run_epsilon(scores, included)["epsilon"])
+        bounds.append(one_run_epsilon(scores=scores, included=included)["epsilon"])
 
     assert max(bounds) <= epsilon
     assert np.mean(bounds) > 0.3  # and it is not vacuous
@@ -60,7 +60,7 @@ def test_the_one_run_ceiling_is_every_guess_right_at_the_largest_guess_count():
     # guesses right is rejected up to p^500 = level, level shared by 6 guess counts.
     included = np.arange(500) % 2 == 0
 
-    ceiling = one_run_ceiling(included, confidence=0.975)
+    ceiling = one_run_ceiling(included=included, confidence=0.975)
 
     assert ceiling == pytest.approx(_logit((0.025 / 6) ** (1 / 500)), abs=1e-9)
     assert ceiling == pytest.approx(4.508, abs=1e-3)
@@ -69,11 +69,16 @@ def test_the_one_run_ceiling_is_every_guess_right_at_the_largest_guess_count():
 def test_the_clopper_pearson_ceiling_is_the_bound_of_perfectly_separated_scores():
     included = _canaries(500)
 
-    ceiling = clopper_pearson_ceiling(included, delta=1e-5, confidence=0.975)
+    ceiling = clopper_pearson_ceiling(included=included, delta=1e-5, confidence=0.975)
 
     perfect = included + np.random.default_rng(3).uniform(0, 0.5, 500)
-    assert ceiling == clopper_pearson_epsilon(perfect, included, 1e-5, 0.975)["epsilon"]
-    assert ceiling < one_run_ceiling(included, confidence=0.975)
+    assert (
+        ceiling
+        == clopper_pearson_epsilon(scores=perfect, included=included, delta=1e-5, confidence=0.975)[
+            "epsilon"
+        ]
+    )
+    assert ceiling < one_run_ceiling(included=included, confidence=0.975)
 
 
 def test_the_thresholds_ceiling_is_the_closed_form_of_a_perfect_threshold():

@@ -23,25 +23,27 @@ def test_prv_epsilon_is_pinned_and_tighter_than_rdp():
 
 
 def test_composition_over_rounds_equals_one_long_run():
-    split = epsilon_spent([(1.0, 0.01, 500), (1.0, 0.01, 500)], 1e-5, "rdp")
+    split = epsilon_spent([(1.0, 0.01, 500), (1.0, 0.01, 500)], delta=1e-5, accountant="rdp")
 
-    assert split == pytest.approx(epsilon_spent([(1.0, 0.01, 1000)], 1e-5, "rdp"))
+    assert split == pytest.approx(epsilon_spent([(1.0, 0.01, 1000)], delta=1e-5, accountant="rdp"))
 
 
 @pytest.mark.parametrize("accountant", ["rdp", "prv"])
 def test_a_ledger_of_many_rounds_costs_what_one_entry_of_all_its_steps_costs(accountant):
     rounds = [(1.0, 0.01, 10)] * 100
 
-    epsilon = epsilon_spent(rounds, 1e-5, accountant)
+    epsilon = epsilon_spent(rounds, delta=1e-5, accountant=accountant)
 
-    assert epsilon == pytest.approx(epsilon_spent([(1.0, 0.01, 1000)], 1e-5, accountant))
+    assert epsilon == pytest.approx(
+        epsilon_spent([(1.0, 0.01, 1000)], delta=1e-5, accountant=accountant)
+    )
 
 
 def test_rounds_with_different_noise_compose_as_different_mechanisms():
-    mixed = epsilon_spent([(1.0, 0.01, 500), (2.0, 0.01, 500)], 1e-5, "rdp")
+    mixed = epsilon_spent([(1.0, 0.01, 500), (2.0, 0.01, 500)], delta=1e-5, accountant="rdp")
 
-    assert epsilon_spent([(2.0, 0.01, 1000)], 1e-5, "rdp") < mixed
-    assert mixed < epsilon_spent([(1.0, 0.01, 1000)], 1e-5, "rdp")
+    assert epsilon_spent([(2.0, 0.01, 1000)], delta=1e-5, accountant="rdp") < mixed
+    assert mixed < epsilon_spent([(1.0, 0.01, 1000)], delta=1e-5, accountant="rdp")
 
 
 def test_calibrated_noise_meets_the_target_from_below():
@@ -49,14 +51,14 @@ def test_calibrated_noise_meets_the_target_from_below():
         target_epsilon=10.0, delta=1e-5, sample_rate=0.0376, steps=1800, accountant="rdp"
     )
 
-    epsilon = epsilon_spent([(sigma, 0.0376, 1800)], 1e-5, "rdp")
+    epsilon = epsilon_spent([(sigma, 0.0376, 1800)], delta=1e-5, accountant="rdp")
     assert sigma == pytest.approx(1.0992, abs=1e-3)
     assert 9.9 < epsilon <= 10.0
 
 
 def test_no_steps_spend_nothing_and_no_noise_spends_everything():
-    assert epsilon_spent([], 1e-5, "rdp") == 0.0
-    assert math.isinf(epsilon_spent([(0.0, 0.1, 10)], 1e-5, "rdp"))
+    assert epsilon_spent([], delta=1e-5, accountant="rdp") == 0.0
+    assert math.isinf(epsilon_spent([(0.0, 0.1, 10)], delta=1e-5, accountant="rdp"))
     no_privacy = calibrate_noise_multiplier(
         target_epsilon=math.inf, delta=1e-5, sample_rate=0.1, steps=10, accountant="rdp"
     )
@@ -67,7 +69,7 @@ def test_release_noise_is_pinned_for_epsilon_one_on_a_fresh_ledger():
     sigma = calibrate_release_noise(history=[], target_epsilon=1.0, delta=1e-5, accountant="rdp")
 
     assert sigma == pytest.approx(4.0469, abs=0.02)
-    assert epsilon_spent([(sigma, 1.0, 1)], 1e-5, "rdp") <= 1.0
+    assert epsilon_spent([(sigma, 1.0, 1)], delta=1e-5, accountant="rdp") <= 1.0
 
 
 @pytest.mark.parametrize("accountant", ["rdp", "prv"])
@@ -82,7 +84,7 @@ def test_release_noise_fits_what_the_ledger_already_spent_within_the_target(acco
         history=[], target_epsilon=1.0, delta=1e-5, accountant=accountant
     )
     assert sigma > fresh
-    total = epsilon_spent([*history, (sigma, 1.0, 1)], 1e-5, accountant)
+    total = epsilon_spent([*history, (sigma, 1.0, 1)], delta=1e-5, accountant=accountant)
     assert 0.97 <= total <= 1.0
 
 
@@ -117,10 +119,14 @@ def test_dp_sgd_noise_leaves_room_for_what_the_ledger_already_holds():
     )
 
     assert after_estimate > alone
-    total = epsilon_spent([SIZE_ESTIMATE, (after_estimate, 0.05, 200)], 1e-5, "rdp")
+    total = epsilon_spent(
+        [SIZE_ESTIMATE, (after_estimate, 0.05, 200)], delta=1e-5, accountant="rdp"
+    )
     assert 1.97 <= total <= 2.0
 
 
 def test_the_size_estimate_costs_little_of_a_small_budget():
     # Pinned: one Gaussian count with sigma 20 under RDP at delta 1e-5.
-    assert epsilon_spent([SIZE_ESTIMATE], 1e-5, "rdp") == pytest.approx(0.1816, abs=1e-3)
+    assert epsilon_spent([SIZE_ESTIMATE], delta=1e-5, accountant="rdp") == pytest.approx(
+        0.1816, abs=1e-3
+    )

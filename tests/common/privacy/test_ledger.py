@@ -27,14 +27,16 @@ def test_ledger_persists_and_composes_rounds(tmp_path):
     path = SiteFolder(tmp_path).ledger
     ledger = calibrated(path)
     with ledger.transaction():
-        ledger.record(1, 500)
+        ledger.record(round_number=1, steps=500)
 
     reopened = open_ledger(path)
     with reopened.transaction():
-        reopened.record(2, 500)
+        reopened.record(round_number=2, steps=500)
 
     assert reopened.steps == 1000
-    assert reopened.epsilon() == pytest.approx(epsilon_spent([(1.0, 0.01, 1000)], 1e-5, "rdp"))
+    assert reopened.epsilon() == pytest.approx(
+        epsilon_spent([(1.0, 0.01, 1000)], delta=1e-5, accountant="rdp")
+    )
     assert len(json.loads(path.read_text())["entries"]) == 2
 
 
@@ -51,7 +53,7 @@ def test_the_size_estimate_is_recorded_as_a_mechanism_of_its_own(tmp_path):
     ledger = open_ledger(SiteFolder(tmp_path).ledger)
 
     with ledger.transaction():
-        ledger.record_size_estimate(1, 41.7)
+        ledger.record_size_estimate(round_number=1, estimate=41.7)
 
     reopened = open_ledger(SiteFolder(tmp_path).ledger)
     assert reopened.unit_count_estimate == 41.7
@@ -75,7 +77,7 @@ def test_a_change_outside_a_transaction_is_refused(tmp_path):
     ledger = calibrated(SiteFolder(tmp_path).ledger)
 
     with pytest.raises(RuntimeError, match="transaction"):
-        ledger.record(1, 10)
+        ledger.record(round_number=1, steps=10)
 
 
 def test_a_failed_transaction_writes_nothing(tmp_path):
@@ -83,7 +85,7 @@ def test_a_failed_transaction_writes_nothing(tmp_path):
     ledger = calibrated(path)
 
     with pytest.raises(ValueError), ledger.transaction():
-        ledger.record(1, 10)
+        ledger.record(round_number=1, steps=10)
         raise ValueError("refused after recording")
 
     assert open_ledger(path).entries == []
@@ -116,7 +118,7 @@ def _spend_if_it_fits(path: str, max_epsilon: float, started) -> bool:
         fits = ledger.epsilon_after(600) <= max_epsilon
         time.sleep(0.3)
         if fits:
-            ledger.record(1, 600)
+            ledger.record(round_number=1, steps=600)
     return fits
 
 
