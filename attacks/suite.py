@@ -26,8 +26,6 @@ from common.errors import UserError
 from common.run_data import load_run
 from common.run_folder import RunFolder
 
-FIGURES = "attack-figures"
-
 
 def _epsilon_per_site(run_dir: Path) -> dict:
     return RunFolder(run_dir).read_summary().get("epsilon_per_site", {})
@@ -81,16 +79,17 @@ def run_attacks(
     if len(run.members) == 0:
         split = RunFolder(run_dir).split_file
         raise UserError(f"{split} lists no training images; nothing to attack")
-    context = build_context(run, options, run_dir / FIGURES, cache_dir)
+    folder = RunFolder(run_dir)
+    context = build_context(run, options, folder.attack_figures, cache_dir)
     entries = {}
     for attack in tqdm(attacks, desc="attacks", unit="attack"):
         started = time.perf_counter()
         result = attack.run(context)
         figures = list(result.figures)
         if result.membership:
-            figure = f"{FIGURES}/roc-{attack.name}.png"
-            plot_roc(result.membership, f"{attack.name} ({attack.threat_model})", run_dir / figure)
-            figures.insert(0, figure)
+            path = folder.attack_figures / f"roc-{attack.name}.png"
+            plot_roc(result.membership, f"{attack.name} ({attack.threat_model})", path)
+            figures.insert(0, str(path.relative_to(folder.path)))
         seconds = time.perf_counter() - started
         entries[attack.name] = attack_entry(attack, result, figures=figures, seconds=seconds)
     kept = {name: entry for name, entry in earlier.items() if name not in entries}

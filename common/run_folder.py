@@ -10,7 +10,8 @@ A run folder:
     samples.png      one sample row per class                       commands found
     training.png     epsilon and losses per round    synthetic.npz  the synthetic set (MedMNIST
     synthetic/       the same as PNGs + labels.csv                  layout)
-    evaluation.json/.md, attacks.json/.md            what `evaluate` and `attack` found
+    evaluation.json/.md, evaluation-*.png            what `evaluate` found
+    attacks.json/.md, attack-figures/                what `attack` found
     sites/site-<i>/  a simulated site's state (a SiteFolder)
 """
 
@@ -156,6 +157,15 @@ class RunFolder:
     @property
     def evaluation_report(self) -> Path:
         return self.path / "evaluation.md"
+
+    def evaluation_figure(self, name: str) -> Path:
+        """A figure `privsynth evaluate` draws (e.g. "samples", "roc", "realism")."""
+        return self.path / f"evaluation-{name}.png"
+
+    @property
+    def attack_figures(self) -> Path:
+        """The folder of the attack suite's figures (ROC curves, closest copies)."""
+        return self.path / "attack-figures"
 
     @property
     def attacks_file(self) -> Path:

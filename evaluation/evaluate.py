@@ -1,6 +1,6 @@
-"""`privsynth evaluate RUN_DIR`: utility, distribution metrics and label fidelity of a run's
-synthetic images against the real holdout, written to evaluation.json, evaluation.md and
-figures in the run folder."""
+"""`privsynth evaluate RUN_DIR`: utility, distribution metrics, label fidelity and realism (a
+detector of synthetic against real images) of a run's synthetic images against the real
+holdout, written to evaluation.json, evaluation.md and figures in the run folder."""
 
 import math
 import time
@@ -21,6 +21,8 @@ from evaluation.classifiers import Classifier
 from evaluation.distribution import distribution_metrics, distribution_results
 from evaluation.metrics.label_fidelity import label_fidelity
 from evaluation.real_classifier import real_classifier
+from evaluation.realism import RealismResult, detect, real_vs_real
+from evaluation.realism_figure import realism_examples
 from evaluation.repeats import tstr_repeats
 from evaluation.report import report_markdown
 from evaluation.synthetic import first_per_class, generate_per_class
@@ -155,25 +157,26 @@ def _distribution(
 
 
 def _write_figures(
-    run_dir: Path,
+    folder: RunFolder,
     synthetic: ImageSet,
     holdout: ImageSet,
     scores: dict[str, np.ndarray],
     classification: dict,
     distribution: dict,
     curve: list[dict],
+    detector: RealismResult,
+    seed: int,
 ) -> dict[str, str]:
-    files = {
-        "samples": "evaluation-samples.png",
-        "roc": "evaluation-roc.png",
-        "prdc": "evaluation-prdc.png",
-    }
-    figures.sample_comparison(_sample_rows(synthetic, holdout), run_dir / files["samples"])
+    names = ["samples", "roc", "prdc", "realism"] + (
+        ["samples_per_class"] if len(curve) > 1 else []
+    )
+    paths = {name: folder.evaluation_figure(name.replace("_", "-")) for name in names}
+    figures.sample_comparison(_sample_rows(synthetic, holdout), paths["samples"])
     figures.roc_curves(
         holdout.labels,
         {name: scores[name] for name in ("TRTR", "TSTR", "TRTR + synthetic")},
         holdout.class_names,
-        run_dir / files["roc"],
+        paths["roc"],
     )
     figures.prdc_bars(
         {
@@ -181,16 +184,52 @@ def _write_figures(
             "all": distribution["overall"],
             "real vs real\n(reference)": distribution["real_reference"],
         },
-        run_dir / files["prdc"],
+        paths["prdc"],
     )
-    if len(curve) > 1:
-        files["samples_per_class"] = "evaluation-samples-per-class.png"
+    realism_examples(
+        paths["realism"],
+        synthetic=synthetic.images,
+        most_real=detector.most_real,
+        least_real=detector.least_real,
+        real=holdout.images,
+        seed=seed,
+        auc=detector.auc,
+    )
+    if "samples_per_class" in paths:
         figures.samples_per_class_curve(
             curve,
             classification["models"]["TRTR"]["macro_auc"],
-            run_dir / files["samples_per_class"],
+            paths["samples_per_class"],
         )
-    return files
+    return {name: path.name for name, path in paths.items()}
+
+
+def _realism(
+    synthetic: ImageSet, holdout: ImageSet, members: ImageSet, seed: int
+) -> tuple[RealismResult, dict]:
+    """The detector of synthetic against real holdout images, and the same detector on the
+    holdout against the (disjoint) real training images: what indistinguishable scores."""
+    tqdm.write("training the realism detectors (real vs synthetic, real vs real)")
+    shared = {
+        "class_names": holdout.class_names,
+        "multi_label": holdout.multi_label,
+        "seed": seed,
+    }
+    detector = detect(
+        real=holdout.images,
+        synthetic=synthetic.images,
+        real_labels=holdout.labels,
+        synthetic_labels=synthetic.labels,
+        **shared,
+    )
+    reference = real_vs_real(
+        real_a=holdout.images,
+        real_b=members.images,
+        labels_a=holdout.labels,
+        labels_b=members.labels,
+        **shared,
+    )
+    return detector, {"synthetic": detector.to_dict(), "real_reference": reference.to_dict()}
 
 
 def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
@@ -255,8 +294,17 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         reference_features,
         training.classifier,
     )
+    detector, realism = _realism(synthetic, holdout, run.members, training.seed)
     figure_files = _write_figures(
-        run_dir, synthetic, holdout, scores, classification, distribution, curve
+        folder,
+        synthetic,
+        holdout,
+        scores,
+        classification,
+        distribution,
+        curve,
+        detector,
+        training.seed,
     )
 
     result = {
@@ -294,6 +342,7 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
             ),
         },
         "distribution": distribution,
+        "realism": realism,
         "figures": figure_files,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }

@@ -23,6 +23,19 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
+def _detector_reading(auc: float | None, reference: float | None) -> str:
+    if auc is None:
+        return "too few images to train the detector"
+    margin = auc - (reference if reference is not None else 0.5)
+    if margin <= 0.05:
+        return "the detector tells them apart no better than it tells two real sets apart"
+    if auc <= 0.8:
+        return "the detector finds some difference from real images"
+    if auc <= 0.95:
+        return "the detector tells most synthetic images from real ones"
+    return "the detector tells synthetic from real images almost every time"
+
+
 def _realism_reading(precision: float | None) -> str:
     if precision is None:
         return "too few images to judge realism"
@@ -110,8 +123,58 @@ def _summary(result: dict) -> list[str]:
         f"images score precision {_num(reference['precision'], 2)}, coverage "
         f"{_num(reference['coverage'], 2)} and Fréchet distance "
         f"{_num(reference['frechet_distance'], 1)}.",
+        _detector_line(result.get("realism")),
         "",
     ]
+
+
+def _detector_line(realism: dict | None) -> str:
+    if not realism:
+        return "- **Realism detector.** not measured (an evaluation from before the detector)."
+    synthetic, reference = realism["synthetic"], realism["real_reference"]
+    return (
+        f"- **Realism detector.** A CNN trained to tell real held-out images from synthetic "
+        f"ones scores AUC {_interval(synthetic)} on images it did not train on (0.5: "
+        f"indistinguishable); the same detector scores two real sets at "
+        f"{_interval(reference)}: {_detector_reading(synthetic['auc'], reference['auc'])}."
+    )
+
+
+def _interval(detector: dict) -> str:
+    if detector["auc"] is None:
+        return "n/a"
+    low, high = detector["auc_ci95"]
+    return f"{detector['auc']:.3f} ({low:.3f} to {high:.3f})"
+
+
+def _realism(result: dict) -> list[str]:
+    realism = result.get("realism")
+    if not realism:
+        return []
+    synthetic, reference = realism["synthetic"], realism["real_reference"]
+    lines = [
+        "## Realism: a detector of synthetic against real images",
+        "",
+        "A classifier two-sample test: a small CNN trained on half of each side, label-matched, "
+        "scored on the other half. AUC 0.5 means it cannot tell the sets apart; the real vs "
+        "real row is the same detector on the holdout against the real training images.",
+        "",
+        "| group | synthetic vs real AUC | real vs real AUC |",
+        "|---|---|---|",
+        f"| all | {_interval(synthetic)} | {_interval(reference)} |",
+    ]
+    for name, auc in synthetic["per_class"].items():
+        other = reference["per_class"].get(name)
+        lines.append(f"| {name} | {_num(auc)} | {_num(other)} |")
+    lines += [
+        "",
+        "The held-out synthetic images the detector finds most real (top row) and least real "
+        "(middle row), beside random real images (bottom row):",
+        "",
+        f"![Most and least real synthetic images]({result['figures']['realism']})",
+        "",
+    ]
+    return lines
 
 
 def _utility(result: dict) -> list[str]:
@@ -267,6 +330,7 @@ def report_markdown(result: dict) -> str:
         *_utility(result),
         *_fidelity(result),
         *_distribution(result),
+        *_realism(result),
         *samples,
     ]
     return "\n".join(text)

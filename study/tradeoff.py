@@ -26,6 +26,8 @@ COLUMNS = (
     ("precision", "precision", "{:.3f}"),
     ("recall", "recall", "{:.3f}"),
     ("coverage", "coverage", "{:.3f}"),
+    ("realism_auc", "realism detector AUC", "{:.3f}"),
+    ("real_vs_real_auc", "detector real vs real", "{:.3f}"),
     ("strongest_mia", "strongest MIA", "{}"),
     ("mia_auc", "its AUC", "{:.3f}"),
     ("mia_tpr_at_1pct_fpr", "its TPR@1%FPR", "{:.3f}"),
@@ -83,6 +85,8 @@ def member_row(member: SweepMember) -> dict:
         "precision": overall.get("precision"),
         "recall": overall.get("recall"),
         "coverage": overall.get("coverage"),
+        "realism_auc": _get(evaluation, "realism", "synthetic", "auc"),
+        "real_vs_real_auc": _get(evaluation, "realism", "real_reference", "auc"),
         "strongest_mia": mia_name,
         "mia_auc": mia.get("auc"),
         "mia_tpr_at_1pct_fpr": _get(mia, "tpr_at_fpr", "0.01", "tpr"),
@@ -149,6 +153,7 @@ def plot_tradeoff(rows: list[dict], path: Path) -> None:
         ("tstr_macro_auc", "TSTR macro AUC", "o-"),
         ("trtr_macro_auc", "TRTR macro AUC (real)", "--"),
         ("coverage", "coverage", "s:"),
+        ("realism_auc", "realism detector AUC (0.5 = real)", "d-."),
     ):
         points = series(key)
         if points:

@@ -31,6 +31,21 @@ def test_evaluate_writes_json_report_and_figures_for_a_multi_label_run(phantom_r
     assert "report:" in capsys.readouterr().out
 
 
+def test_evaluate_reports_the_realism_detector_beside_its_real_vs_real_reference(phantom_run):
+    main(["evaluate", str(phantom_run), *FAST])
+
+    folder = RunFolder(phantom_run)
+    realism = folder.read_evaluation()["realism"]
+    for row in ("synthetic", "real_reference"):
+        assert 0.0 <= realism[row]["auc"] <= 1.0
+        assert realism[row]["auc_ci95"][0] <= realism[row]["auc"] <= realism[row]["auc_ci95"][1]
+    assert "nodule" in realism["synthetic"]["per_class"]
+    assert folder.evaluation_figure("realism").stat().st_size > 0
+    assert "## Realism: a detector of synthetic against real images" in (
+        folder.evaluation_report.read_text()
+    )
+
+
 def test_samples_per_class_generates_and_charts_tstr_against_n(bright_dark_run, tmp_path):
     cache = tmp_path / "cache"
 
