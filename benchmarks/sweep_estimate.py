@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("config", help="preset name or YAML path")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, help="result file (default: results/...)")
+    parser.add_argument("--run-dir", type=Path, help="keep the run here (default: discarded)")
     args = parser.parse_args()
     config = load_config(args.config, args.set)
 
@@ -39,7 +40,7 @@ def main() -> None:
     print(f"estimate: {estimate:.0f} s (probe took {probe:.0f} s)", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
-        simulate(config, Path(scratch) / "run")
+        simulate(config, args.run_dir or Path(scratch) / "run")
         measured = time.perf_counter() - started
     print(f"measured: {measured:.0f} s; estimate / measured = {estimate / measured:.2f}")
 
