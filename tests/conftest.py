@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.processes import REPO
+
 HOLD_RUN_FOLDER = """
 import sys
 from common.run_lock import run_folder_lock

@@ -11,7 +11,8 @@ from attacks.registry import ATTACKS, SYNTHETIC_ONLY, Attack
 from attacks.report import membership_level, verdict
 from attacks.suite import attack_entry, run_attacks
 from common.run_folder import RunFolder
-from tests.attacks.conftest import OPTIONS, write_run
+from tests.helpers.configs import ATTACK_OPTIONS
+from tests.helpers.run_folders import write_planted_run
 
 
 def _verdict_of(attack: Attack, result) -> str:
@@ -31,8 +32,8 @@ def _verdict_of(attack: Attack, result) -> str:
 def test_a_linkage_attacker_too_weak_on_its_data_is_inconclusive(
     tmp_path, cache_dir, weakness, short_of
 ):
-    write_run(tmp_path / "run", "independent")
-    options = dataclasses.replace(OPTIONS, **weakness)
+    write_planted_run(tmp_path / "run", "independent")
+    options = dataclasses.replace(ATTACK_OPTIONS, **weakness)
 
     report = run_attacks(tmp_path / "run", ["patient-linkage"], options, cache_dir)
 

@@ -10,7 +10,7 @@ from common.data.federation import plan_federation
 from common.privacy.accounting import calibrate_noise_multiplier, epsilon_spent
 from common.privacy.ledger import PrivacyLedger
 from common.run_folder import RunFolder
-from tests.attacks.conftest import OVERRIDES
+from tests.helpers.configs import PLANTED
 
 DELTA = 1e-5
 # A broken-mechanism audit that runs in seconds: 5 full-batch steps, 100 canaries (ceiling
@@ -24,7 +24,7 @@ def _write_ledger(run_dir, noise_multiplier: float, steps: int) -> None:
     )
     with ledger.transaction():
         ledger.calibrate(noise_multiplier=noise_multiplier, sample_rate=1.0)
-        ledger.record(1, steps)
+        ledger.record(round_number=1, steps=steps)
 
 
 def test_the_audit_detects_leakage_from_a_non_private_site(planted):
@@ -83,7 +83,7 @@ def test_the_audit_trains_no_more_steps_than_the_run_took(planted):
 
 def _audit(dp: DPSettings, canaries: int = CANARIES) -> dict:
     """A site's DP-SGD audited with `dp` (the claimed settings, or broken ones)."""
-    config = config_from_dict({"name": "audit"}, OVERRIDES)
+    config = config_from_dict({"name": "audit"}, PLANTED)
     site = plan_federation(config).site_data(0)
     audit = audit_site(site, config, dp=dp, steps=STEPS, canary_count=canaries, seed=0)
     return bounds(audit, DELTA)
@@ -94,7 +94,7 @@ def _claimed_noise() -> tuple[float, float]:
     sigma = calibrate_noise_multiplier(
         target_epsilon=CLAIM, delta=DELTA, sample_rate=1.0, steps=STEPS, accountant="prv"
     )
-    return sigma, epsilon_spent([(sigma, 1.0, STEPS)], DELTA, "prv")
+    return sigma, epsilon_spent([(sigma, 1.0, STEPS)], delta=DELTA, accountant="prv")
 
 
 def test_correct_dp_sgd_is_not_flagged():

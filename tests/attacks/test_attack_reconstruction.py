@@ -6,7 +6,7 @@ import torch
 from attacks.reconstruction import attack, reconstruction_distances
 from common.models import Generator, GeneratorMixture
 from server.outputs import generate
-from tests.attacks.conftest import OPTIONS
+from tests.helpers.configs import ATTACK_OPTIONS
 
 
 def test_latent_search_reconstructs_the_generators_own_images_better_than_others():
@@ -39,7 +39,7 @@ def test_a_mixture_is_searched_component_by_component():
 
 
 def test_the_generators_own_outputs_are_found_as_its_planted_members(planted):
-    options = dataclasses.replace(OPTIONS, members=30, reconstruction_steps=5)
+    options = dataclasses.replace(ATTACK_OPTIONS, members=30, reconstruction_steps=5)
     context = planted("independent", options)
 
     result = attack(context)

@@ -17,11 +17,12 @@ from common.mean_embedding import features_for
 from common.privacy.accounting import calibrate_release_noise, epsilon_spent
 from common.privacy.ledger import PrivacyLedger
 from common.run_folder import RunFolder
-from tests.attacks.conftest import OPTIONS, OVERRIDES, write_run
+from tests.helpers.configs import ATTACK_OPTIONS, PLANTED
+from tests.helpers.run_folders import write_planted_run
 
 DELTA = 1e-5
 # Patients as units, so the canary is a unit of several images and the clip has work to do.
-PATIENT_UNITS = [*OVERRIDES, "privacy.unit=patient", "federation.partition=by-patient"]
+PATIENT_UNITS = [*PLANTED, "privacy.unit=patient", "federation.partition=by-patient"]
 
 
 def _release_noise(epsilon: float, accountant: str = "prv") -> tuple[float, float]:
@@ -29,7 +30,7 @@ def _release_noise(epsilon: float, accountant: str = "prv") -> tuple[float, floa
     sigma = calibrate_release_noise(
         history=[], target_epsilon=epsilon, delta=DELTA, accountant=accountant
     )
-    return sigma, epsilon_spent([(sigma, 1.0, 1)], DELTA, accountant)
+    return sigma, epsilon_spent([(sigma, 1.0, 1)], delta=DELTA, accountant=accountant)
 
 
 def _audit_site_release(noise_multiplier: float) -> dict:
@@ -125,8 +126,8 @@ def test_a_broken_release_is_a_violation(monkeypatch, break_release):
 def _release_run(run_dir, noise_multiplier: float) -> None:
     """A planted run folder as the mean_embedding method leaves it: one release in site-0's
     ledger."""
-    write_run(run_dir, "independent")
-    config = config_from_dict({"name": "planted"}, [*OVERRIDES, "training.method=mean_embedding"])
+    write_planted_run(run_dir, "independent")
+    config = config_from_dict({"name": "planted"}, [*PLANTED, "training.method=mean_embedding"])
     run = RunFolder(run_dir)
     run.write_config(config)
     privacy = config.privacy
@@ -137,14 +138,14 @@ def _release_run(run_dir, noise_multiplier: float) -> None:
         accountant=privacy.accountant,
     )
     with ledger.transaction():
-        ledger.record_release(1, noise_multiplier)
+        ledger.record_release(round_number=1, noise_multiplier=noise_multiplier)
 
 
 def test_the_attack_report_states_bound_and_ceiling_of_a_correct_release(tmp_path, cache_dir):
     sigma, _ = _release_noise(1.0, accountant="rdp")
     _release_run(tmp_path / "run", sigma)
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
 
     entry = report["attacks"]["release-audit"]
     findings = entry["findings"]
@@ -161,7 +162,7 @@ def test_the_attack_report_flags_a_release_with_a_quarter_of_its_noise(
     _release_run(tmp_path / "run", sigma)
     _noise_divided_by_4(monkeypatch)
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
 
     assert report["verdicts"]["the DP mechanism (audit)"].startswith("PRIVACY VIOLATION")
     assert "PRIVACY VIOLATION" in RunFolder(tmp_path / "run").attacks_report.read_text()
@@ -170,7 +171,7 @@ def test_the_attack_report_flags_a_release_with_a_quarter_of_its_noise(
 def test_a_non_private_release_is_reported_as_beyond_the_audits_ceiling(tmp_path, cache_dir):
     _release_run(tmp_path / "run", 0.0)
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
 
     entry = report["attacks"]["release-audit"]
     assert math.isinf(entry["findings"]["accountant_epsilon"])
@@ -180,9 +181,9 @@ def test_a_non_private_release_is_reported_as_beyond_the_audits_ceiling(tmp_path
 
 
 def test_a_run_of_another_training_method_is_skipped_with_the_reason(tmp_path, cache_dir):
-    write_run(tmp_path / "run", "independent")  # training.method=dpgan: DP-SGD, no release
+    write_planted_run(tmp_path / "run", "independent")  # training.method=dpgan: DP-SGD, no release
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
 
     skipped = report["attacks"]["release-audit"]["skipped"]
     assert "training.method=dpgan" in skipped and "dp-audit checks this run" in skipped
@@ -193,7 +194,7 @@ def test_the_dp_audit_skips_a_mean_embedding_run_by_its_method(tmp_path, cache_d
     sigma, _ = _release_noise(1.0, accountant="rdp")
     _release_run(tmp_path / "run", sigma)
 
-    report = run_attacks(tmp_path / "run", ["dp-audit"], OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["dp-audit"], ATTACK_OPTIONS, cache_dir)
 
     skipped = report["attacks"]["dp-audit"]["skipped"]
     assert "training.method=mean_embedding" in skipped and "release-audit checks" in skipped
@@ -204,6 +205,6 @@ def test_a_release_audit_without_a_ledger_says_where_it_looked(tmp_path, cache_d
     ledger = RunFolder(tmp_path / "run").site(0).ledger
     ledger.unlink()
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
 
     assert str(ledger) in report["attacks"]["release-audit"]["skipped"]

@@ -9,7 +9,8 @@ from attacks.registry import ATTACKS
 from attacks.suite import run_attacks
 from cli.main import main
 from common.run_folder import RunFolder
-from tests.attacks.conftest import OPTIONS, write_run
+from tests.helpers.configs import ATTACK_OPTIONS
+from tests.helpers.run_folders import write_planted_run
 
 
 def test_every_attack_is_registered_with_a_threat_model_and_score_direction():
@@ -29,9 +30,11 @@ def test_every_attack_is_registered_with_a_threat_model_and_score_direction():
 
 
 def test_the_report_flags_copies_with_numbers_figures_and_verdicts(tmp_path, cache_dir):
-    write_run(tmp_path / "run", "copies")
+    write_planted_run(tmp_path / "run", "copies")
 
-    report = run_attacks(tmp_path / "run", ["mia-distance", "copy-detection"], OPTIONS, cache_dir)
+    report = run_attacks(
+        tmp_path / "run", ["mia-distance", "copy-detection"], ATTACK_OPTIONS, cache_dir
+    )
 
     run = RunFolder(tmp_path / "run")
     saved = run.read_attacks()
@@ -47,7 +50,7 @@ def test_the_report_flags_copies_with_numbers_figures_and_verdicts(tmp_path, cac
 
 
 def test_skipped_attacks_are_reported_with_their_reason(tmp_path, cache_dir):
-    write_run(tmp_path / "run", "independent")
+    write_planted_run(tmp_path / "run", "independent")
 
     report = run_attacks(tmp_path / "run", ["mia-discriminator"], AttackOptions(), cache_dir)
 
@@ -65,7 +68,7 @@ def test_skipped_attacks_are_reported_with_their_reason(tmp_path, cache_dir):
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, capsys, argv, fragment):
-    write_run(tmp_path / "run", "independent")
+    write_planted_run(tmp_path / "run", "independent")
     argv = [str(tmp_path / "run") if arg == "RUN" else arg for arg in argv]
 
     code = main(argv)
@@ -77,7 +80,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, capsys, argv, frag
 
 
 def test_a_run_folder_without_synthetic_images_names_the_file(tmp_path, capsys):
-    write_run(tmp_path / "run", "independent")
+    write_planted_run(tmp_path / "run", "independent")
     synthetic = RunFolder(tmp_path / "run").synthetic_file
     synthetic.unlink()
 
@@ -88,10 +91,10 @@ def test_a_run_folder_without_synthetic_images_names_the_file(tmp_path, capsys):
 
 
 def test_running_a_few_attacks_keeps_the_others_of_an_earlier_report(tmp_path, cache_dir):
-    write_run(tmp_path / "run", "copies")
-    run_attacks(tmp_path / "run", ["mia-distance"], OPTIONS, cache_dir)
+    write_planted_run(tmp_path / "run", "copies")
+    run_attacks(tmp_path / "run", ["mia-distance"], ATTACK_OPTIONS, cache_dir)
 
-    report = run_attacks(tmp_path / "run", ["mia-epsilon-ball"], OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["mia-epsilon-ball"], ATTACK_OPTIONS, cache_dir)
 
     assert list(report["attacks"]) == ["mia-distance", "mia-epsilon-ball"]
     assert set(RunFolder(tmp_path / "run").read_attacks()["attacks"]) == {

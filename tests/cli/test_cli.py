@@ -82,8 +82,8 @@ def test_ledger_prints_a_sites_spending_history(tmp_path, capsys):
     )
     with ledger.transaction():
         ledger.calibrate(noise_multiplier=1.0, sample_rate=0.01)
-        ledger.record(1, 500)
-        ledger.record(2, 500)
+        ledger.record(round_number=1, steps=500)
+        ledger.record(round_number=2, steps=500)
 
     code = main(["ledger", str(tmp_path)])
 

@@ -8,7 +8,7 @@ from client.app import app
 from client.guard import check_request_content
 from client.site import RoundRefused
 from common.protocol import ERROR_REASONS, SiteError, TrainRequest, encode_request
-from tests.client.test_site import generator_state, request
+from tests.helpers.sites import generator_state, request
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from PIL import Image
 from client.handler import answer_train
 from common.protocol import SiteError
 from common.run_folder import SiteFolder
-from tests.client.test_neighbouring_sites import public_view, requests
+from tests.helpers.sites import encoded_requests, public_view, write_site_yaml
 
 PATIENT_FILES = ["00012345_000.png", "00012345_001.png", "00020000_000.png", "00030000_000.png"]
 
@@ -40,23 +40,22 @@ def csv_site(tmp_path, name: str, labels=("a", "b", "a", "b")) -> dict:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    settings = {
-        "name": "hospital",
-        "state_dir": str(folder / "state"),
-        "data": {
-            "path": str(folder / "manifest.csv"),
+    return write_site_yaml(
+        folder,
+        name="hospital",
+        state_dir=folder / "state",
+        data={
+            "path": folder / "manifest.csv",
             "format": "csv",
             "options": {"classes": ["a", "b"], "multi_label": False},
         },
-        "privacy": {"target_epsilon": 3.0, "delta": 1e-5, "unit": "patient", "accountant": "rdp"},
-    }
-    (folder / "site.yaml").write_text(yaml.safe_dump(settings))
-    return {"site-config": str(folder / "site.yaml")}
+        privacy={"target_epsilon": 3.0, "delta": 1e-5, "unit": "patient", "accountant": "rdp"},
+    )
 
 
 def probe(data_section: dict):
     """A release request whose server config's data section is a probe."""
-    content = requests("mean_embedding")[0]
+    content = encoded_requests("mean_embedding")[0]
     config = yaml.safe_load(content["request"]["config"])
     config["data"] = data_section
     config["federation"] = {"partition": "by-patient"}
@@ -106,7 +105,7 @@ def test_probes_get_the_same_reply_whether_or_not_the_value_exists(tmp_path, pro
 def test_a_data_error_tells_the_server_a_code_and_the_site_log_the_details(tmp_path):
     node_config = csv_site(tmp_path, "site", labels=("a", "b", "secret-diagnosis"))
 
-    reply = answer_train(requests("mean_embedding")[0], node_config=node_config, node_id=7)
+    reply = answer_train(encoded_requests("mean_embedding")[0], node_config=node_config, node_id=7)
 
     assert reply == SiteError.SITE_DATA_ERROR
     site_log = SiteFolder(tmp_path / "site" / "state").log.read_text()

@@ -41,8 +41,10 @@ def test_removing_one_unit_moves_the_noiseless_sums_by_at_most_one(count_share):
     keys = np.arange(30).astype(str)
     rest = np.arange(1, 30)
 
-    full = noisy_class_sums(data, keys, FEATURES, 0.0, count_share)
-    without = noisy_class_sums(data.subset(rest), keys[rest], FEATURES, 0.0, count_share)
+    full = noisy_class_sums(data, keys, FEATURES, noise_multiplier=0.0, count_share=count_share)
+    without = noisy_class_sums(
+        data.subset(rest), keys[rest], FEATURES, noise_multiplier=0.0, count_share=count_share
+    )
 
     # The mechanism's input is the weighted sums; the release divides the weights out again.
     feature_weight, count_weight = release_weights(FEATURES.dim, count_share)
@@ -59,7 +61,9 @@ def test_removing_one_unit_moves_the_noiseless_sums_by_at_most_one(count_share):
 def test_a_noiseless_release_holds_the_exact_sums_and_counts(count_share):
     data = image_set(30)
 
-    release = noisy_class_sums(data, np.arange(30).astype(str), FEATURES, 0.0, count_share)
+    release = noisy_class_sums(
+        data, np.arange(30).astype(str), FEATURES, noise_multiplier=0.0, count_share=count_share
+    )
 
     images = torch.from_numpy(data.images).float() / 127.5 - 1.0
     phi = FEATURES(images)

@@ -3,126 +3,29 @@ import json
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from client.mean_embedding import noisy_class_sums
-from client.site import RoundRefused, Site, SitePolicy
-from client.site_config import site_from_context, site_settings
-from common.config import Config, SiteBudget, config_from_dict, config_to_dict
-from common.data import ImageSet
+from client.site import RoundRefused
+from client.site_config import site_settings
+from common.config import config_from_dict, config_to_dict
 from common.data.federation import clear_memory_cache
 from common.errors import UserError
 from common.mean_embedding import features_for
 from common.models import build_models
 from common.privacy.accounting import SIZE_ESTIMATE, epsilon_spent
-from common.protocol import RoundRequest, SiteError
+from common.protocol import SiteError
 from common.run_folder import SiteFolder
-
-CONFIG = config_from_dict(
-    {
-        "data": {"resolution": 28},
-        "model": {"latent_dim": 8, "generator_width": 8, "discriminator_width": 8},
-        "training": {"batch_size": 8},
-    }
+from tests.helpers.datasets import write_site_npz
+from tests.helpers.sites import (
+    CONFIG,
+    SERVER_CONFIG,
+    deployed_site,
+    generator_state,
+    make_site,
+    medmnist_site_yaml,
+    request,
+    run,
 )
-
-
-SERVER_CONFIG = config_from_dict(
-    {
-        "data": {
-            "source": "medmnist",
-            "resolution": 28,
-            "holdout_fraction": 0.0,
-            "medmnist": {"path": "only-the-site-has-it.npz", "class_names": ["a", "b"]},
-        }
-    }
-)
-
-
-def write_site_npz(path):
-    labels = np.array([[0], [1], [0], [1], [0], [1]])
-    np.savez(path, train_images=np.zeros((6, 28, 28), np.uint8), train_labels=labels)
-    return path
-
-
-def make_data(n=40, patients=10):
-    rng = np.random.default_rng(0)
-    return ImageSet(
-        images=rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-        labels=np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)],
-        class_names=("a", "b"),
-        multi_label=False,
-        patient_ids=np.array([f"p{i % patients}" for i in range(n)]),
-    )
-
-
-def make_site(tmp_path, epsilon=4.0, max_epsilon=None, unit="image", size_estimate=None, **policy):
-    """A site on make_data(); `size_estimate` arranges its ledger's DP size estimate (in
-    units) so a test can pin the sample rate."""
-    policy = SitePolicy(
-        name="site-x",
-        budget=SiteBudget(epsilon, 1e-5, max_epsilon),
-        unit=unit,
-        accountant="rdp",
-        share_discriminator=policy.pop("share_discriminator", True),
-        **policy,
-    )
-    site = Site(
-        policy=policy,
-        data=make_data(),
-        ledger_path=SiteFolder(tmp_path / "site").ledger,
-        run_state_dir=tmp_path / "site",
-    )
-    if size_estimate is not None:
-        ledger = site.open_ledger()
-        with ledger.transaction():
-            ledger.record_size_estimate(0, size_estimate)
-    return site
-
-
-def site_yaml(tmp_path, data_path, **overrides):
-    """Node config naming a complete site.yaml for `data_path` (a MedMNIST .npz)."""
-    settings = {
-        "name": "site-x",
-        "state_dir": str(tmp_path / "s"),
-        "data": {
-            "path": str(data_path),
-            "format": "medmnist",
-            "options": {"class_names": ["a", "b"]},
-        },
-        "privacy": {"target_epsilon": 4.0, "delta": 1e-5, "unit": "image", "accountant": "rdp"},
-    }
-    for dotted, value in overrides.items():
-        *sections, last = dotted.split(".")
-        node = settings
-        for section in sections:
-            node = node[section]
-        if value is None:
-            node.pop(last)
-        else:
-            node[last] = value
-    path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump(settings))
-    return {"site-config": str(path)}
-
-
-def deployed_site(config, node_config, node_id=1, run_dir="run-1"):
-    return site_from_context(config, node_config, node_id, run_dir)
-
-
-def generator_state(config: Config = CONFIG):
-    generator, _ = build_models(2, 28, config.model)
-    return generator.state_dict()
-
-
-def request(round_number, steps=5, planned=10):
-    return RoundRequest(round_number, steps, planned, share_discriminator=True)
-
-
-def run(site, round_number, steps=5, planned=10):
-    return site.run_round(
-        CONFIG, request(round_number, steps, planned), generator_state(), None, torch.device("cpu")
-    )
 
 
 def test_reported_epsilon_is_the_accountants_over_everything_done(tmp_path):
@@ -134,7 +37,7 @@ def test_reported_epsilon_is_the_accountants_over_everything_done(tmp_path):
     sigma, rate = first.metrics["noise_multiplier"], first.metrics["sample_rate"]
     assert second.metrics["steps"] == 10
     assert second.metrics["epsilon"] == pytest.approx(
-        epsilon_spent([SIZE_ESTIMATE, (sigma, rate, 10)], 1e-5, "rdp")
+        epsilon_spent([SIZE_ESTIMATE, (sigma, rate, 10)], delta=1e-5, accountant="rdp")
     )
     assert first.metrics["epsilon"] < second.metrics["epsilon"] <= 4.0
     assert rate == pytest.approx(8 / 40)
@@ -197,11 +100,13 @@ def test_deployed_site_without_patient_ids_rejects_patient_unit(tmp_path):
     path = write_site_npz(tmp_path / "site.npz")
 
     with pytest.raises(UserError, match="patient"):
-        deployed_site(SERVER_CONFIG, site_yaml(tmp_path, path, **{"privacy.unit": "patient"}))
+        deployed_site(
+            SERVER_CONFIG, medmnist_site_yaml(tmp_path, path, **{"privacy.unit": "patient"})
+        )
 
 
 def test_deployed_site_names_a_missing_data_path(tmp_path):
-    node_config = site_yaml(tmp_path, tmp_path / "does-not-exist")
+    node_config = medmnist_site_yaml(tmp_path, tmp_path / "does-not-exist")
 
     with pytest.raises(UserError, match="does-not-exist"):
         deployed_site(SERVER_CONFIG, node_config, node_id=1)
@@ -209,7 +114,7 @@ def test_deployed_site_names_a_missing_data_path(tmp_path):
 
 def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
     path = write_site_npz(tmp_path / "site.npz")
-    node_config = site_yaml(tmp_path, path, **{"privacy.target_epsilon": 2.5})
+    node_config = medmnist_site_yaml(tmp_path, path, **{"privacy.target_epsilon": 2.5})
 
     site = deployed_site(SERVER_CONFIG, node_config, node_id=7)
 
@@ -222,7 +127,7 @@ def test_deployed_site_uses_its_own_data_and_budget(tmp_path):
 
 def test_deployed_site_decodes_its_data_once_into_its_state_dir(tmp_path):
     path = write_site_npz(tmp_path / "site.npz")
-    node_config = site_yaml(tmp_path, path)
+    node_config = medmnist_site_yaml(tmp_path, path)
 
     first = deployed_site(SERVER_CONFIG, node_config, node_id=1)
     cached = list(SiteFolder(tmp_path / "s").cache.glob("*.npz"))
@@ -290,7 +195,9 @@ def test_a_release_is_recorded_before_and_reports_the_accountants_epsilon(tmp_pa
     assert [(e["noise_multiplier"], e["sample_rate"], e["steps"]) for e in ledger["entries"]] == [
         (sigma, 1.0, 1)
     ]
-    assert result.metrics["epsilon"] == pytest.approx(epsilon_spent([(sigma, 1.0, 1)], 1e-5, "rdp"))
+    assert result.metrics["epsilon"] == pytest.approx(
+        epsilon_spent([(sigma, 1.0, 1)], delta=1e-5, accountant="rdp")
+    )
     assert result.metrics["epsilon"] <= 1.0
     assert result.generator == {} and result.discriminator is None
     assert set(result.release) == {"feature_sums", "counts"}
@@ -300,7 +207,9 @@ def test_a_release_is_recorded_before_and_reports_the_accountants_epsilon(tmp_pa
 def test_a_release_splits_its_noise_by_the_configured_count_share(tmp_path):
     site = make_site(tmp_path, epsilon=1.0)
     config = config_from_dict(config_to_dict(RELEASE_CONFIG), ["mean_embedding.count_share=0.99"])
-    exact = noisy_class_sums(site.data, site.unit_keys(), features_for(config), 0.0, 0.99)
+    exact = noisy_class_sums(
+        site.data, site.unit_keys(), features_for(config), noise_multiplier=0.0, count_share=0.99
+    )
 
     result = site.run_round(config, request(1, 1, 1), RELEASE_GENERATOR, None, torch.device("cpu"))
 
@@ -336,7 +245,7 @@ def test_a_site_whose_ledger_is_spent_refuses_to_release(tmp_path):
     ledger = site.open_ledger()
     with ledger.transaction():
         ledger.calibrate(noise_multiplier=0.5, sample_rate=0.5)
-        ledger.record(1, 1000)
+        ledger.record(round_number=1, steps=1000)
 
     with pytest.raises(RoundRefused, match="no release fits its budget"):
         release(site, 2)

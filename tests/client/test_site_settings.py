@@ -4,33 +4,36 @@ import pytest
 
 from client.site_settings import NODE_CONFIG_KEYS, load_site_settings, site_data_section
 from common.errors import UserError
+from tests.helpers.sites import write_site_yaml
 
-SITE_YAML = """
-name: st-elsewhere
-state_dir: /var/lib/privsynth
-data:
-  path: /data/cxr.npz
-  format: medmnist
-  options: {class_names: [normal, pneumonia]}
-privacy:
-  target_epsilon: 3
-  max_epsilon: 5
-  delta: 1.0e-6
-  unit: patient
-  accountant: prv
-  max_grad_norm: 0.5
-  min_noise_multiplier: 0.8
-outputs:
-  discriminator: true
-"""
+# A complete site.yaml, optional keys included.
+SITE_SETTINGS = {
+    "name": "st-elsewhere",
+    "state_dir": "/var/lib/privsynth",
+    "data": {
+        "path": "/data/cxr.npz",
+        "format": "medmnist",
+        "options": {"class_names": ["normal", "pneumonia"]},
+    },
+    "privacy": {
+        "target_epsilon": 3,
+        "max_epsilon": 5,
+        "delta": 1.0e-6,
+        "unit": "patient",
+        "accountant": "prv",
+        "max_grad_norm": 0.5,
+        "min_noise_multiplier": 0.8,
+    },
+    "outputs": {"discriminator": True},
+}
+# A site.yaml that declares only its classes; the rest comes from node config keys.
+CLASSES_ONLY = {"data": {"options": {"class_names": ["a", "b"]}}}
 
 
 def test_site_yaml_is_parsed_and_node_config_keys_win(tmp_path):
-    (tmp_path / "site.yaml").write_text(SITE_YAML)
+    node_config = write_site_yaml(tmp_path, **SITE_SETTINGS)
 
-    settings = load_site_settings(
-        {"site-config": str(tmp_path / "site.yaml"), "max-epsilon": "8", "site-name": "ward-9"}
-    )
+    settings = load_site_settings({**node_config, "max-epsilon": "8", "site-name": "ward-9"})
 
     assert settings.name == "ward-9"
     assert settings.privacy.max_epsilon == 8.0
@@ -54,13 +57,8 @@ def complete(**node_config):
     return {**base, **node_config}
 
 
-def write_yaml(tmp_path, text):
-    (tmp_path / "site.yaml").write_text(text)
-    return str(tmp_path / "site.yaml")
-
-
 def test_the_ledger_key_follows_the_data_path_unless_named(tmp_path):
-    site_config = write_yaml(tmp_path, "data: {options: {class_names: [a, b]}}")
+    site_config = write_site_yaml(tmp_path, **CLASSES_ONLY)["site-config"]
     same = load_site_settings(complete(**{"site-config": site_config}))
     again = load_site_settings(complete(**{"site-config": site_config, "target-epsilon": 1}))
     moved = load_site_settings(
@@ -77,7 +75,7 @@ def test_the_ledger_key_follows_the_data_path_unless_named(tmp_path):
     ["state-dir", "data-format", "target-epsilon", "delta", "privacy-unit", "accountant"],
 )
 def test_a_site_takes_no_data_or_privacy_setting_from_the_server(tmp_path, missing):
-    site_config = write_yaml(tmp_path, "data: {options: {class_names: [a, b]}}")
+    site_config = write_site_yaml(tmp_path, **CLASSES_ONLY)["site-config"]
     node_config = complete(**{"site-config": site_config})
     del node_config[missing]
 
@@ -93,7 +91,7 @@ def test_a_site_must_declare_its_classes(tmp_path):
 
 
 def test_no_privacy_only_when_the_site_writes_it(tmp_path):
-    site_config = write_yaml(tmp_path, "data: {options: {classes: [a]}}")
+    site_config = write_site_yaml(tmp_path, data={"options": {"classes": ["a"]}})["site-config"]
 
     settings = load_site_settings(
         complete(**{"site-config": site_config, "data-format": "csv", "target-epsilon": ".inf"})
@@ -103,33 +101,39 @@ def test_no_privacy_only_when_the_site_writes_it(tmp_path):
 
 
 def test_the_gdp_accountant_is_not_accepted(tmp_path):
-    site_config = write_yaml(tmp_path, "data: {options: {class_names: [a, b]}}")
+    site_config = write_site_yaml(tmp_path, **CLASSES_ONLY)["site-config"]
 
     with pytest.raises(UserError, match="accountant must be one of rdp, prv"):
         load_site_settings(complete(**{"site-config": site_config, "accountant": "gdp"}))
 
 
 @pytest.mark.parametrize(
-    "text, fragment",
+    "settings, fragment",
     [
-        ("data: {path: x.npz}\nprivacy: {max_epsilon: -1}", "privacy.max_epsilon must be > 0"),
-        ("data: {path: x.npz}\nprivacy: {epsilon: 1}", "unknown config key privacy.epsilon"),
-        ("data: {path: x.npz, format: jpeg}", "data.format must be one of"),
-        ("data: {path: x.npz}\nprivacy: {unit: person}", "privacy.unit must be one of"),
-        ("privacy: {max_epsilon: 1}", "data path is not set"),
         (
-            "data: {path: x.npz}\nprivacy: {target_epsilon: 5, max_epsilon: 2}",
+            {"data": {"path": "x.npz"}, "privacy": {"max_epsilon": -1}},
+            "privacy.max_epsilon must be > 0",
+        ),
+        (
+            {"data": {"path": "x.npz"}, "privacy": {"epsilon": 1}},
+            "unknown config key privacy.epsilon",
+        ),
+        ({"data": {"path": "x.npz", "format": "jpeg"}}, "data.format must be one of"),
+        ({"data": {"path": "x.npz"}, "privacy": {"unit": "person"}}, "privacy.unit must be one of"),
+        ({"privacy": {"max_epsilon": 1}}, "data path is not set"),
+        (
+            {"data": {"path": "x.npz"}, "privacy": {"target_epsilon": 5, "max_epsilon": 2}},
             "max_epsilon must be >= target_epsilon",
         ),
     ],
 )
-def test_mistakes_in_site_yaml_name_the_file_and_key(tmp_path, text, fragment):
-    (tmp_path / "site.yaml").write_text(text)
+def test_mistakes_in_site_yaml_name_the_file_and_key(tmp_path, settings, fragment):
+    node_config = write_site_yaml(tmp_path, **settings)
 
     with pytest.raises(UserError, match=fragment) as error:
-        load_site_settings({"site-config": str(tmp_path / "site.yaml")})
+        load_site_settings(node_config)
 
-    assert str(tmp_path / "site.yaml") in str(error.value)
+    assert node_config["site-config"] in str(error.value)
 
 
 def test_unknown_node_config_keys_list_the_valid_ones():
@@ -143,9 +147,8 @@ def test_a_missing_site_yaml_is_named():
 
 
 def test_the_site_reads_its_data_only_as_its_own_settings_say(tmp_path):
-    site_config = write_yaml(
-        tmp_path, "data: {options: {class_names: [a, b], patient_pattern: '^(?P<patient>.+)_'}}"
-    )
+    options = {"class_names": ["a", "b"], "patient_pattern": "^(?P<patient>.+)_"}
+    site_config = write_site_yaml(tmp_path, data={"options": options})["site-config"]
     settings = load_site_settings(
         complete(**{"site-config": site_config, "data-path": "/h/scans", "data-format": "folder"})
     )

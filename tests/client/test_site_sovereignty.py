@@ -7,16 +7,16 @@ from client.site import RoundRefused
 from common.config import config_from_dict, config_to_dict
 from common.privacy.accounting import SIZE_ESTIMATE, epsilon_spent
 from common.protocol import SiteError
-from tests.client.test_site import (
+from tests.helpers.datasets import write_site_npz
+from tests.helpers.sites import (
     CONFIG,
     SERVER_CONFIG,
     deployed_site,
     generator_state,
     make_site,
+    medmnist_site_yaml,
     request,
     run,
-    site_yaml,
-    write_site_npz,
 )
 
 SMALL_SERVER_CONFIG = config_from_dict(
@@ -26,7 +26,7 @@ SMALL_SERVER_CONFIG = config_from_dict(
 
 def test_a_new_run_continues_the_ledger_of_the_same_dataset(tmp_path):
     path = write_site_npz(tmp_path / "site.npz")
-    node_config = site_yaml(tmp_path, path, **{"privacy.max_epsilon": 10})
+    node_config = medmnist_site_yaml(tmp_path, path, **{"privacy.max_epsilon": 10})
     first_run = deployed_site(SMALL_SERVER_CONFIG, node_config, run_dir="run-1")
     first_run.run_round(
         SMALL_SERVER_CONFIG, request(1), generator_state(), None, torch.device("cpu")
@@ -52,7 +52,7 @@ def test_a_server_repeating_a_round_number_still_pays_for_every_round(tmp_path):
     sigma, rate = first.metrics["noise_multiplier"], first.metrics["sample_rate"]
     assert second.metrics["steps"] == 10
     assert second.metrics["epsilon"] == pytest.approx(
-        epsilon_spent([SIZE_ESTIMATE, (sigma, rate, 10)], 1e-5, "rdp")
+        epsilon_spent([SIZE_ESTIMATE, (sigma, rate, 10)], delta=1e-5, accountant="rdp")
     )
 
 
@@ -111,7 +111,7 @@ def test_a_fixed_noise_multiplier_is_used_and_accounted(tmp_path):
 
     assert result.metrics["noise_multiplier"] == 1.5
     assert result.metrics["epsilon"] == pytest.approx(
-        epsilon_spent([SIZE_ESTIMATE, (1.5, 8 / 40, 5)], 1e-5, "rdp")
+        epsilon_spent([SIZE_ESTIMATE, (1.5, 8 / 40, 5)], delta=1e-5, accountant="rdp")
     )
 
 

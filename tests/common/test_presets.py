@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from cli.main import main
-from tests.common.data.test_images_dicom import write_dicom
+from tests.helpers.dicom import write_dicom
 
 
 def write_brain_ct(root, patients=3, slices=2):

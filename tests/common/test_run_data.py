@@ -5,35 +5,17 @@ import pytest
 import torch
 
 from common.config import config_from_dict
-from common.data.federation import plan_federation
 from common.errors import UserError
 from common.models import Generator
 from common.run_data import load_run, load_run_generator
 from common.run_folder import RunFolder
 from methods import method_for
 from server.outputs import write_outputs
-
-
-def write_run(run_dir, labels):
-    """A run of the multi-label phantom data whose synthetic set has `labels` (0/1 rows)."""
-    config = config_from_dict({"name": "tiny"}, ["data.phantom.num_patients=30"])
-    split = plan_federation(config)
-    run_dir.mkdir()
-    folder = RunFolder(run_dir)
-    folder.write_config(config)
-    folder.write_split(split.to_dict())
-    class_names = split.data.class_names
-    folder.write_synthetic(
-        images=np.full((len(labels), 32, 32), 7, dtype=np.uint8),
-        conditions=np.asarray(labels),
-        row_names=["+".join(n for n, v in zip(class_names, row) if v) for row in labels],
-        class_names=class_names,
-        multi_label=split.data.multi_label,
-    )
+from tests.helpers.run_folders import write_labelled_run
 
 
 def test_members_and_holdout_are_patient_disjoint_and_synthetic_is_read(tmp_path):
-    write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0, 1, 2]])
+    write_labelled_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0, 1, 2]])
 
     run = load_run(tmp_path / "run")
 
@@ -44,7 +26,7 @@ def test_members_and_holdout_are_patient_disjoint_and_synthetic_is_read(tmp_path
 
 
 def test_a_folder_without_synthetic_images_names_the_missing_file(tmp_path):
-    write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0]])
+    write_labelled_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0]])
     missing = RunFolder(tmp_path / "run").synthetic_file
     missing.unlink()
 

@@ -5,7 +5,9 @@ import socket
 from pathlib import Path
 
 import pytest
-from evaluation_run_folders import write_bright_dark_npz, write_run
+
+from tests.helpers.datasets import write_bright_dark_npz
+from tests.helpers.run_folders import write_finished_run
 
 
 @pytest.fixture(autouse=True)
@@ -24,14 +26,14 @@ def no_downloads(monkeypatch, tmp_path):
 @pytest.fixture
 def phantom_run(tmp_path) -> Path:
     """Multi-label: phantom chest X-rays, 32 px, 4 findings, 40 patients (160 images)."""
-    return write_run(tmp_path / "phantom-run", ["data.phantom.num_patients=40"])
+    return write_finished_run(tmp_path / "phantom-run", ["data.phantom.num_patients=40"])
 
 
 @pytest.fixture
 def bright_dark_run(tmp_path) -> Path:
     """Single-label, 28 px, two classes that brightness alone separates; holdout = val."""
     npz = write_bright_dark_npz(tmp_path / "bright-dark.npz")
-    return write_run(
+    return write_finished_run(
         tmp_path / "bright-dark-run",
         [
             "data.source=medmnist",

@@ -4,16 +4,18 @@ import copy
 import json
 
 import pytest
-from evaluation_run_folders import write_run
 
 from evaluation.evaluate import EvaluationSettings, evaluate_run
 from evaluation.report import report_markdown
 from evaluation.training import TrainingSettings
+from tests.helpers.run_folders import write_finished_run
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory) -> dict:
-    run_dir = write_run(tmp_path_factory.mktemp("report") / "run", ["data.phantom.num_patients=30"])
+    run_dir = write_finished_run(
+        tmp_path_factory.mktemp("report") / "run", ["data.phantom.num_patients=30"]
+    )
     settings = EvaluationSettings(
         training=TrainingSettings(epochs=1), max_train_images=48, bootstrap_resamples=20
     )

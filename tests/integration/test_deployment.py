@@ -7,13 +7,8 @@ import time
 import pytest
 
 from common.run_folder import RunFolder, SiteFolder
-from tests.integration.conftest import (
-    BIN,
-    REPO,
-    free_port,
-    site_yaml,
-    start_superlink,
-)
+from tests.helpers.deployment import flwr_run, phantom_site_yaml, start_site, start_superlink
+from tests.helpers.processes import BIN, free_port
 
 
 @pytest.mark.timeout(300)
@@ -22,37 +17,17 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
         processes, tmp_path, "loopback", "insecure = true", ["--insecure"]
     )
     for site in range(2):
-        node_config = site_yaml(tmp_path, f"site-{site}", target=10.0, maximum=10.0)
-        processes.start(
-            [
-                str(BIN / "flower-supernode"),
-                "--insecure",
-                "--superlink",
-                f"127.0.0.1:{port}",
-                "--port",
-                str(free_port()),
-                "--node-config",
-                node_config,
-            ],
-            tmp_path / f"supernode{site}.log",
-            env=environment,
-            cwd=tmp_path,
-        )
+        node_config = phantom_site_yaml(tmp_path, f"site-{site}", target=10.0, maximum=10.0)
+        start_site(processes, tmp_path, environment, port, f"supernode{site}", node_config)
     time.sleep(3)
     run_dir = tmp_path / "run"
 
-    run = processes.start(
-        [
-            str(BIN / "flwr"),
-            "run",
-            str(REPO),
-            "loopback",
-            "--stream",
-            "--run-config",
-            f'config="{tmp_path}/server.yaml" run-dir="{run_dir}"',
-        ],
-        tmp_path / "flwr-run.log",
-        env=environment,
+    run = flwr_run(
+        processes,
+        tmp_path,
+        environment,
+        "loopback",
+        f'config="{tmp_path}/server.yaml" run-dir="{run_dir}"',
     )
     run.wait(timeout=240)
 
@@ -75,7 +50,7 @@ def test_superlink_and_two_supernodes_complete_two_rounds(tmp_path, processes):
 
 
 def start_supernode(processes, tmp_path, environment, port, site, credentials):
-    node_config = site_yaml(tmp_path, site, target=10.0, maximum=10.0)
+    node_config = phantom_site_yaml(tmp_path, site, target=10.0, maximum=10.0)
     return processes.start(
         [
             str(BIN / "flower-supernode"),
@@ -127,11 +102,12 @@ def test_tls_federation_admits_registered_sites_only(tmp_path, processes):
 
     intruder = start_supernode(processes, tmp_path, environment, port, "intruder", credentials)
     intruder.wait(timeout=60)
-    run = processes.start(
-        [str(BIN / "flwr"), "run", str(REPO), "consortium", "--stream", "--run-config"]
-        + [f'config="{tmp_path}/server.yaml" run-dir="{tmp_path}/run"'],
-        tmp_path / "flwr-run.log",
-        env=environment,
+    run = flwr_run(
+        processes,
+        tmp_path,
+        environment,
+        "consortium",
+        f'config="{tmp_path}/server.yaml" run-dir="{tmp_path}/run"',
     )
     run.wait(timeout=240)
 

@@ -14,14 +14,14 @@ import pytest
 
 from common.protocol import ERROR_REASONS, SiteError
 from common.run_folder import RunFolder, SiteFolder
-from tests.integration.conftest import (
-    BIN,
+from tests.helpers.deployment import (
     flwr_run,
     launch_superlink,
-    site_yaml,
+    phantom_site_yaml,
     start_site,
     start_superlink,
 )
+from tests.helpers.processes import BIN
 
 
 def wait_until(condition, timeout_s: float, what: str) -> None:
@@ -76,9 +76,9 @@ def test_lost_site_spent_budget_and_restarted_site(tmp_path, processes):
         processes, tmp_path, "loopback", "insecure = true", ["--insecure"]
     )
     node_configs = {
-        "site-a": site_yaml(tmp_path, "site-a", target=2, maximum=2),
-        "site-b": site_yaml(tmp_path, "site-b", target=2, maximum=50),
-        "site-c": site_yaml(tmp_path, "site-c", target=2, maximum=50),
+        "site-a": phantom_site_yaml(tmp_path, "site-a", target=2, maximum=2),
+        "site-b": phantom_site_yaml(tmp_path, "site-b", target=2, maximum=50),
+        "site-c": phantom_site_yaml(tmp_path, "site-c", target=2, maximum=50),
     }
     nodes = {
         name: start_site(processes, tmp_path, environment, port, name, config)
@@ -154,7 +154,7 @@ def test_server_killed_mid_run_resumes_with_the_same_rounds_and_epsilon(tmp_path
         processes, tmp_path, "loopback", "insecure = true", superlink_args
     )
     for name in ("site-a", "site-b"):
-        config = site_yaml(tmp_path, name, target=3, maximum=3)
+        config = phantom_site_yaml(tmp_path, name, target=3, maximum=3)
         start_site(processes, tmp_path, environment, port, name, config)
     run_dir = tmp_path / "run"
     settings = f'config="{tmp_path}/server.yaml" run-dir="{run_dir}"'

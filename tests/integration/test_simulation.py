@@ -6,20 +6,17 @@ import subprocess
 import pytest
 
 from common.run_folder import RunFolder
-from tests.integration.conftest import BIN, env
+from tests.helpers.configs import TINY
+from tests.helpers.processes import BIN, env
 
-TINY = [
-    "data.resolution=28",
+# The quickstart preset's three sites on TINY's images and models, with 40 patients and two
+# rounds of three local steps.
+SIMULATION = [
+    *TINY,
     "data.phantom.num_patients=40",
-    "data.phantom.images_per_patient=2",
-    "model.latent_dim=8",
-    "model.generator_width=8",
-    "model.discriminator_width=8",
-    "training.batch_size=8",
+    "federation.num_sites=3",
     "federation.rounds=2",
     "federation.local_steps=3",
-    "output.samples_per_class=5",
-    "output.grid_columns=5",
 ]
 
 
@@ -42,7 +39,7 @@ def test_three_site_simulation_writes_a_run_folder_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     folder = RunFolder(run_dir)
 
-    result = privsynth("run", "quickstart", *overrides(*TINY), "--run-dir", str(run_dir))
+    result = privsynth("run", "quickstart", *overrides(*SIMULATION), "--run-dir", str(run_dir))
 
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(folder.summary_file.read_text())
@@ -74,7 +71,9 @@ def test_a_mean_embedding_simulation_is_one_release_per_site_then_the_servers_fi
         "privacy.target_epsilon=1",
     ]
 
-    result = privsynth("run", "quickstart", *overrides(*TINY, *method), "--run-dir", str(run_dir))
+    result = privsynth(
+        "run", "quickstart", *overrides(*SIMULATION, *method), "--run-dir", str(run_dir)
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(folder.summary_file.read_text())

@@ -7,63 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
-from client.site import RoundRefused
-from client.site_config import simulated_site
-from common.config import config_from_dict
 from common.errors import UserError
-from common.protocol import SiteReply
 from common.run_folder import RunFolder
 from server.averaging import weighted_average
-from server.federation import FederationServer, SiteFailure, run_federation
-
-TINY = [
-    "data.resolution=28",
-    "data.phantom.num_patients=30",
-    "data.phantom.images_per_patient=2",
-    "model.latent_dim=8",
-    "model.generator_width=8",
-    "model.discriminator_width=8",
-    "training.batch_size=8",
-    "federation.num_sites=2",
-    "federation.rounds=3",
-    "federation.local_steps=2",
-    "output.samples_per_class=3",
-    "output.grid_columns=3",
-]
-
-
-def make_config(*extra):
-    return config_from_dict({}, TINY + list(extra))
-
-
-def in_process_exchange(config, run_dir, calls=None, down=None):
-    """Sites run in this process; `down(site_id, round)` makes a site fail that round."""
-
-    def exchange(request, skip):
-        replies, failures = [], []
-        for site_id in range(config.federation.num_sites):
-            if site_id in skip:
-                continue
-            if down is not None and down(site_id, request.round_request.round):
-                failures.append(SiteFailure(site_id, "site crashed", refused=False))
-                continue
-            site = simulated_site(config, site_id, run_dir)
-            try:
-                result = site.run_round(
-                    config,
-                    request.round_request,
-                    request.generator,
-                    request.discriminator,
-                    torch.device("cpu"),
-                )
-                replies.append(SiteReply(site.policy.name, site_id, result))
-            except RoundRefused as refusal:
-                failures.append(SiteFailure(site_id, str(refusal), refused=True))
-        if calls is not None:
-            calls.append(request)
-        return replies, failures
-
-    return exchange
+from server.federation import FederationServer, run_federation
+from tests.helpers.configs import tiny_config
+from tests.helpers.federation import in_process_exchange
 
 
 def test_weighted_average_weights_by_examples():
@@ -75,7 +24,7 @@ def test_weighted_average_weights_by_examples():
 
 def test_the_released_generator_averages_the_rounds_aggregates_not_the_initial_one(tmp_path):
     # One generator step per local step, so every round moves the generator.
-    config = make_config(
+    config = tiny_config(
         "output.generator_ema=0.9", "training.discriminator_steps_per_generator_step=1"
     )
     exchange = in_process_exchange(config, tmp_path)
@@ -94,7 +43,7 @@ def test_the_released_generator_averages_the_rounds_aggregates_not_the_initial_o
 
 
 def test_a_run_writes_every_output(tmp_path):
-    config = make_config()
+    config = tiny_config()
     folder = RunFolder(tmp_path)
 
     summary = run_federation(config, tmp_path, False, in_process_exchange(config, tmp_path))
@@ -123,7 +72,7 @@ def test_a_run_writes_every_output(tmp_path):
 
 
 def test_resume_continues_from_the_last_completed_round(tmp_path):
-    config = make_config()
+    config = tiny_config()
     exchange = in_process_exchange(config, tmp_path)
 
     class Killed(Exception):
@@ -158,7 +107,7 @@ def test_resume_continues_from_the_last_completed_round(tmp_path):
 
 
 def test_a_kill_between_stats_and_checkpoint_leaves_no_duplicate_round(tmp_path):
-    config = make_config("federation.rounds=2")
+    config = tiny_config("federation.rounds=2")
     exchange = in_process_exchange(config, tmp_path)
     server = FederationServer(config, tmp_path)
     server.apply(*exchange(server.next_request(), set()), seconds=1.0)
@@ -175,9 +124,9 @@ def test_a_kill_between_stats_and_checkpoint_leaves_no_duplicate_round(tmp_path)
 
 def test_the_run_stops_when_every_site_refuses(tmp_path):
     # Sites calibrated for 2 rounds of 2 steps; the server then asks for more rounds.
-    config = make_config("federation.rounds=2")
+    config = tiny_config("federation.rounds=2")
     run_federation(config, tmp_path / "a", False, in_process_exchange(config, tmp_path / "a"))
-    longer = make_config("federation.rounds=5")
+    longer = tiny_config("federation.rounds=5")
     server = FederationServer(longer, tmp_path / "a", resume=True)
 
     state = server.run(in_process_exchange(longer, tmp_path / "a"))
@@ -187,7 +136,7 @@ def test_the_run_stops_when_every_site_refuses(tmp_path):
 
 
 def test_a_failed_site_is_asked_again_without_re_running_the_others(tmp_path):
-    config = make_config("federation.min_sites=2", "federation.retry_wait_s=0")
+    config = tiny_config("federation.min_sites=2", "federation.retry_wait_s=0")
     attempts = []
 
     def down_once(site_id, round_number):
@@ -205,7 +154,7 @@ def test_a_failed_site_is_asked_again_without_re_running_the_others(tmp_path):
 
 
 def test_fewer_than_min_sites_after_retries_stops_with_a_clear_reason(tmp_path):
-    config = make_config(
+    config = tiny_config(
         "federation.min_sites=2", "federation.retry_wait_s=0", "federation.round_retries=2"
     )
     asked = []
@@ -225,7 +174,7 @@ def test_fewer_than_min_sites_after_retries_stops_with_a_clear_reason(tmp_path):
 
 
 def test_a_second_server_on_a_folder_in_use_writes_nothing(tmp_path, hold_run_folder):
-    config = make_config()
+    config = tiny_config()
     hold_run_folder(tmp_path)
 
     with pytest.raises(UserError, match="in use by another privsynth process"):

@@ -11,7 +11,8 @@ from common.models import build_generator
 from common.run_folder import RunFolder, site_name
 from server.federation import run_federation
 from server.mean_embedding import class_means, fit_generator
-from tests.server.test_federation import TINY, in_process_exchange
+from tests.helpers.configs import TINY, tiny_config
+from tests.helpers.federation import in_process_exchange
 
 METHOD = ["training.method=mean_embedding", "mean_embedding.frequencies=32"]
 # A wide kernel (the start is far from both targets) and enough frequencies that matching
@@ -75,7 +76,7 @@ def test_fitting_moves_the_generators_class_means_towards_the_release():
 
 
 def test_a_mean_embedding_run_is_one_release_per_site_then_the_server_fit(tmp_path):
-    config = config_from_dict({}, [*TINY, *METHOD, "mean_embedding.generator_steps=5"])
+    config = tiny_config(*METHOD, "mean_embedding.generator_steps=5")
 
     folder = RunFolder(tmp_path)
 
@@ -93,7 +94,7 @@ def test_a_mean_embedding_run_is_one_release_per_site_then_the_server_fit(tmp_pa
 
 
 def test_a_release_round_no_site_answers_stops_with_the_reasons(tmp_path):
-    config = config_from_dict({}, [*TINY, *METHOD, "mean_embedding.generator_steps=5"])
+    config = tiny_config(*METHOD, "mean_embedding.generator_steps=5")
     all_down = in_process_exchange(config, tmp_path, down=lambda site, round_number: True)
 
     summary = run_federation(config, tmp_path, False, all_down)

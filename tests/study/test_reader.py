@@ -14,12 +14,12 @@ from study.reader import (
     record_answer,
     score,
 )
-from tests.common.test_run_data import write_run
+from tests.helpers.run_folders import write_labelled_run
 
 
 @pytest.fixture
 def run_dir(tmp_path):
-    write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[np.arange(40) % 4])
+    write_labelled_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[np.arange(40) % 4])
     return tmp_path / "run"
 
 

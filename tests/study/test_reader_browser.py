@@ -7,9 +7,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests.common.test_run_data import write_run
-from tests.integration.conftest import BIN, Processes, free_port, wait_for_port
-from tests.study.browser import chromium_path
+from tests.helpers.browser import chromium_path
+from tests.helpers.processes import BIN, Processes, free_port, wait_for_port
+from tests.helpers.run_folders import write_labelled_run
 
 
 @pytest.mark.timeout(300)
@@ -17,7 +17,7 @@ def test_a_reader_answers_twenty_images_in_chromium_then_scores(tmp_path):
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    write_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[np.arange(40) % 4])
+    write_labelled_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[np.arange(40) % 4])
     port = free_port()
     processes = Processes()
     server = processes.start(

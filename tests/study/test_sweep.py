@@ -18,22 +18,11 @@ from study.sweep import (
     run_sweep,
 )
 from study.tradeoff import compare, strongest_membership_attack
-from tests.study.browser import chromium_path
+from tests.helpers.browser import chromium_path
+from tests.helpers.configs import TINY
 
-TINY = [
-    "data.resolution=28",
-    "data.phantom.num_patients=30",
-    "data.phantom.images_per_patient=2",
-    "model.latent_dim=8",
-    "model.generator_width=8",
-    "model.discriminator_width=8",
-    "training.batch_size=8",
-    "federation.num_sites=2",
-    "federation.rounds=2",
-    "federation.local_steps=2",
-    "output.samples_per_class=6",
-    "output.grid_columns=3",
-]
+# Two rounds, not TINY's three: quicker, and "federation.rounds=3" below is another config.
+SWEEP = [*TINY, "federation.rounds=2"]
 
 
 def test_epsilons_parse_sorted_with_inf_last():
@@ -114,7 +103,7 @@ def attack_entry(threat_model: str = SYNTHETIC_ONLY, **fields) -> dict:
 
 
 def test_the_table_reads_each_members_reports_and_picks_the_strongest_attack(tmp_path):
-    config = config_from_dict({}, TINY)
+    config = config_from_dict({}, SWEEP)
     members = plan_sweep(config, (1.0, math.inf), tmp_path)
     fake_member(members[0].run_dir, 0.99, tstr=0.80, mia_auc=0.52)
     fake_member(members[1].run_dir, math.inf, tstr=0.90, mia_auc=0.75)
@@ -141,7 +130,7 @@ def test_strongest_attack_of_an_empty_report_is_none():
 
 
 def test_report_html_names_the_attacks_that_proved_nothing(tmp_path):
-    config = config_from_dict({}, TINY)
+    config = config_from_dict({}, SWEEP)
     members = plan_sweep(config, (1.0,), tmp_path)
     fake_member(members[0].run_dir, 1.0, tstr=0.8, mia_auc=0.6)
     rows = compare(members, tmp_path)
@@ -157,7 +146,7 @@ def test_report_html_renders_in_chromium_with_every_figure(tmp_path):
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    config = config_from_dict({}, TINY)
+    config = config_from_dict({}, SWEEP)
     members = plan_sweep(config, (1.0, math.inf), tmp_path)
     for member, eps in zip(members, (1.0, math.inf)):
         fake_member(member.run_dir, eps, tstr=0.8, mia_auc=0.6)
@@ -182,14 +171,14 @@ def test_report_html_renders_in_chromium_with_every_figure(tmp_path):
 
 
 def test_a_resumed_sweep_does_not_retrain_and_a_changed_config_is_refused(tmp_path):
-    config = config_from_dict({}, TINY)
+    config = config_from_dict({}, SWEEP)
     train_only = SweepSettings(stages=("train",))
     study = StudyFolder(tmp_path)
     run_sweep(config, (3.0,), tmp_path, train_only)
     trained = study.member("3").summary_file.stat().st_mtime_ns
 
     run_sweep(config, (3.0,), tmp_path, train_only)
-    other = config_from_dict({}, [*TINY, "federation.rounds=3"])
+    other = config_from_dict({}, [*SWEEP, "federation.rounds=3"])
 
     assert study.member("3").summary_file.stat().st_mtime_ns == trained
     assert len(study.read_timings()) == 1
@@ -199,7 +188,7 @@ def test_a_resumed_sweep_does_not_retrain_and_a_changed_config_is_refused(tmp_pa
 
 def test_a_sweep_pinned_before_a_config_key_existed_resumes(tmp_path):
     # A sweep started with an older privsynth pinned a config without the newer keys.
-    config = config_from_dict({}, TINY)
+    config = config_from_dict({}, SWEEP)
     train_only = SweepSettings(stages=("train",))
     study = StudyFolder(tmp_path)
     run_sweep(config, (3.0,), tmp_path, train_only)

@@ -5,48 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from common.data.dicom import read_dicom
 from common.data.images import load_images, read_image, to_resolution
 from common.data.sources import DicomOptions
 from common.errors import UserError
+from tests.helpers.dicom import write_dicom
 
 BRAIN_WINDOW = DicomOptions(window_center=40, window_width=80)
-
-
-def write_dicom(
-    path: Path,
-    pixels: np.ndarray,
-    photometric: str = "MONOCHROME2",
-    with_pixel_data: bool = True,
-    **attributes: object,
-) -> Path:
-    """A minimal single- or multi-frame CT file with 16-bit pixels (signed if `pixels` is)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = CTImageStorage
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "CT"
-    dataset.Rows, dataset.Columns = pixels.shape[-2:]
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = photometric
-    dataset.BitsAllocated = 16
-    dataset.BitsStored = 16
-    dataset.HighBit = 15
-    signed = pixels.dtype.kind == "i"
-    dataset.PixelRepresentation = int(signed)
-    for name, value in attributes.items():
-        setattr(dataset, name, value)
-    if with_pixel_data:
-        dataset.PixelData = pixels.astype(np.int16 if signed else np.uint16).tobytes()
-    dataset.save_as(path, enforce_file_format=True)
-    return path
 
 
 def gradient(rows: int = 8, columns: int = 8, high: int = 4000) -> np.ndarray:

@@ -15,7 +15,7 @@ from common.data.folder import FolderOptions
 from common.data.medmnist import MedmnistOptions
 from common.data.sources import SOURCES, DicomOptions
 from common.errors import UserError
-from tests.common.data.test_images_dicom import write_dicom
+from tests.helpers.dicom import write_dicom
 
 DICOM = DicomOptions()
 
