@@ -125,10 +125,13 @@ def normalise(result: dict) -> dict:
         else:
             name = key[:-2] + " s" if key.endswith("_s") else key.replace("_", " ")
             metrics[name] = {"values": [value], "digits": 0 if key.endswith("_s") else 2}
-    setting = result.get("setting") or result.get("benchmark") or "–"
+    setting = result.get("setting") or result.get("preset") or "–"
     if context:
         setting = f"{setting} ({', '.join(context)})"
     return {**result, "setting": setting, "metrics": metrics}
+
+
+BENCHMARK_PREFIX = "benchmark "
 
 
 def load_results(results_dir: Path) -> dict[str, list[dict]]:
@@ -142,7 +145,9 @@ def load_results(results_dir: Path) -> dict[str, list[dict]]:
         missing = {"preset", "commit", "command"} - result.keys()
         if missing:
             raise SystemExit(f"{path}: missing {', '.join(sorted(missing))}")
-        by_preset.setdefault(result["preset"], []).append({**result, "_file": path.name})
+        # A benchmark of its own kind (not a preset's utility) gets its own table.
+        key = BENCHMARK_PREFIX + result["benchmark"] if "benchmark" in result else result["preset"]
+        by_preset.setdefault(key, []).append({**result, "_file": path.name})
     return by_preset
 
 
@@ -199,7 +204,10 @@ def build_tables(results_dir: Path, configs_dir: Path) -> str:
     for name in names:
         results = by_preset.get(name, [])
         shipped = name in configs
-        parts.append(f"### `{name}`" + ("" if shipped else " (not a shipped preset)"))
+        if name.startswith(BENCHMARK_PREFIX):
+            parts.append(f"### Benchmark `{name.removeprefix(BENCHMARK_PREFIX)}`")
+        else:
+            parts.append(f"### `{name}`" + ("" if shipped else " (not a shipped preset)"))
         parts.append(preset_table(results, preset_sha256(configs[name]) if shipped else None))
         notes = [f"*{_cell(r['setting'])}*: {_cell(r['note'])}" for r in results if r.get("note")]
         files = ", ".join(f"`results/{r['_file']}`" for r in results)

@@ -142,7 +142,9 @@ def test_record_writes_a_result_file_from_run_folders(results_table, tree):
     assert results_table.NOT_MEASURED not in unmeasured
 
 
-def test_a_result_file_of_single_numbers_is_shown_as_one_row(results_table, tree):
+def test_a_benchmark_of_single_numbers_gets_its_own_table_with_a_row_per_preset(
+    results_table, tree
+):
     """The shape benchmarks/sweep_estimate.py writes: no `metrics`, one number per field."""
     flat = {
         "benchmark": "sweep-estimate",
@@ -161,7 +163,9 @@ def test_a_result_file_of_single_numbers_is_shown_as_one_row(results_table, tree
     _run(results_table, tree)
     text = (tree / "results.md").read_text()
 
+    table = text.split("### Benchmark `sweep-estimate`")[1].split("###")[0]
+    assert "| setting | seeds | estimate s | measured s | ratio | wall time |" in table
+    assert "| my-own-config (cpus 2) | – | 600 | 500 | 1.20 | – | 0123abc |" in table
+    assert "| unmeasured (cpus 2) | – | 600 | 500 | 1.20 | – | 0123abc |" in table
     unmeasured = text.split("### `unmeasured`")[1].split("###")[0]
-    assert "| setting | seeds | estimate s | measured s | ratio | wall time |" in unmeasured
-    assert "| sweep-estimate (cpus 2) | – | 600 | 500 | 1.20 | – | 0123abc |" in unmeasured
-    assert "### `my-own-config` (not a shipped preset)" in text
+    assert results_table.NOT_MEASURED in unmeasured

@@ -3,7 +3,10 @@ import pytest
 from common.config import METHODS as CONFIG_METHODS
 from common.config import config_from_dict
 from common.errors import UserError
+from common.run_folder import RunFolder
 from methods import METHODS, method_for
+from tests.helpers.configs import tiny_config
+from tests.helpers.federation import in_process_exchange
 
 
 def test_every_method_the_config_accepts_is_registered():
@@ -36,3 +39,53 @@ def test_a_release_request_carries_no_weights(tmp_path):
     request = FederationServer(config, tmp_path).next_request()
 
     assert request.generator == {} and request.discriminator is None
+
+
+@pytest.mark.parametrize("method", ["dpgan", "mean_embedding"])
+def test_every_loss_curve_a_method_names_is_in_its_sites_metrics(method, tmp_path):
+    from server.federation import run_federation
+
+    config = tiny_config(f"training.method={method}", "federation.rounds=1")
+
+    run_federation(config, tmp_path, False, in_process_exchange(config, tmp_path))
+
+    rows = RunFolder(tmp_path).read_stats()
+    assert rows
+    for row in rows:
+        for metrics in row["sites"].values():
+            assert {key for _, key in method_for(config).loss_curves} <= set(metrics)
+    assert RunFolder(tmp_path).training_plot.stat().st_size > 0
+
+
+@pytest.mark.parametrize("method", ["dpgan", "mean_embedding"])
+def test_each_method_names_the_ledger_mechanism_its_rounds_record(method, tmp_path):
+    from common.privacy.ledger import PrivacyLedger
+    from server.federation import run_federation
+
+    config = tiny_config(f"training.method={method}", "federation.rounds=1")
+
+    run_federation(config, tmp_path, False, in_process_exchange(config, tmp_path))
+
+    ledger_file = RunFolder(tmp_path).site(0).ledger
+    ledger = PrivacyLedger.open(ledger_file, **PrivacyLedger.read_settings(ledger_file))
+    recorded = {entry.mechanism for entry in ledger.entries} - {"size-estimate"}
+    assert recorded == {method_for(config).ledger_mechanism}
+
+
+@pytest.mark.parametrize(
+    "method, more_work",
+    [
+        ("dpgan", "federation.local_steps=40"),
+        ("mean_embedding", "mean_embedding.generator_steps=400"),
+    ],
+)
+def test_the_run_time_estimate_grows_with_the_methods_work(method, more_work):
+    config = tiny_config(f"training.method={method}", "mean_embedding.generator_steps=10")
+    larger = tiny_config(
+        f"training.method={method}", "mean_embedding.generator_steps=10", more_work
+    )
+
+    estimate = method_for(config).estimate_seconds(config)
+    larger_estimate = method_for(larger).estimate_seconds(larger)
+
+    assert 0 < estimate < larger_estimate
