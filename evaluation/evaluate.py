@@ -207,8 +207,10 @@ def _write_figures(
 def _realism(
     synthetic: ImageSet, holdout: ImageSet, members: ImageSet, seed: int
 ) -> tuple[RealismResult, dict]:
-    """The detector of synthetic against real holdout images, and the same detector on the
-    holdout against the (disjoint) real training images: what indistinguishable scores."""
+    """The detector of synthetic against real holdout images, trained on the real training
+    images (plenty of them) against synthetic ones it is not scored on; and the reference row:
+    the same detector with a part of the training images, as many as there are synthetic
+    ones, in the synthetic images' role: what indistinguishable scores."""
     tqdm.write("training the realism detectors (real vs synthetic, real vs real)")
     shared = {
         "class_names": holdout.class_names,
@@ -220,13 +222,20 @@ def _realism(
         synthetic=synthetic.images,
         real_labels=holdout.labels,
         synthetic_labels=synthetic.labels,
+        training_real=members.images,
+        training_real_labels=members.labels,
         **shared,
     )
+    order = np.random.default_rng(seed).permutation(len(members))
+    stand_in = members.subset(np.sort(order[: min(len(synthetic), len(members) // 2)]))
+    training = members.subset(np.sort(order[len(stand_in) :]))
     reference = real_vs_real(
         real_a=holdout.images,
-        real_b=members.images,
+        real_b=stand_in.images,
         labels_a=holdout.labels,
-        labels_b=members.labels,
+        labels_b=stand_in.labels,
+        training_real=training.images,
+        training_real_labels=training.labels,
         **shared,
     )
     return detector, {"synthetic": detector.to_dict(), "real_reference": reference.to_dict()}

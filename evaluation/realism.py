@@ -16,7 +16,11 @@ Procedure (deterministic given `seed`):
    images drawn equally per class against an imbalanced real holdout): it has to find how
    the images of one class differ.
 2. Split every label row of each side 50/50 by a seeded permutation into a training and a test
-   half; the test half is balanced, real against synthetic, class by class.
+   half; the test half is balanced, real against synthetic, class by class. With separate real
+   training images (`training_real`, e.g. the generator's training set), every real image is
+   in the test half instead (against at most half of the synthetic images of its label row),
+   and the detector trains on those real images against the synthetic images the test half
+   left over: a small holdout then limits only the test.
 3. Train the detector (Adam, fixed number of epochs, last weights; no early stopping, nothing is
    selected on the test half) on the training half, inputs scaled to [-1, 1].
 4. Score the test half: AUC with a DeLong 95% interval (it reflects the finite test set, not the
@@ -127,14 +131,15 @@ def _check(name: str, images: np.ndarray, labels: np.ndarray, classes: int) -> N
         raise ValueError(f"{name} labels must be ({len(images)}, {classes}), got {labels.shape}")
 
 
-def _match_and_split(
+def _match(
     real_labels: np.ndarray,
     synthetic_labels: np.ndarray,
-    max_per_side: int,
+    limit: int,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(real train, synthetic train, real test, synthetic test) row indices, matched per
-    distinct label row, split 50/50 within each."""
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per distinct label row, the same number of (real rows, synthetic rows), a seeded random
+    choice of the larger side, at most `limit` a side in all (spread over the label rows in
+    proportion)."""
     real_keys = (real_labels > 0.5).astype(np.int8)
     synthetic_keys = (synthetic_labels > 0.5).astype(np.int8)
     rows = np.unique(np.concatenate([real_keys, synthetic_keys]), axis=0)
@@ -145,18 +150,67 @@ def _match_and_split(
         if min(len(r), len(s)):
             groups.append((r, s))
     matched = sum(min(len(r), len(s)) for r, s in groups)
-    scale = min(1.0, max_per_side / matched) if matched else 0.0
-    parts: list[list[np.ndarray]] = [[], [], [], []]
+    scale = min(1.0, limit / matched) if matched else 0.0
+    pairs = []
     for r, s in groups:
         k = int(round(min(len(r), len(s)) * scale))
-        if k == 0:
-            continue
-        r = rng.permutation(r)[:k]
-        s = rng.permutation(s)[:k]
-        train = k // 2
-        for part, rows_ in zip(parts, (r[:train], s[:train], r[train:], s[train:])):
-            part.append(rows_)
-    return tuple(np.sort(np.concatenate(p)) if p else np.zeros(0, np.int64) for p in parts)
+        if k:
+            pairs.append((rng.permutation(r)[:k], rng.permutation(s)[:k]))
+    return pairs
+
+
+def _rows(parts: list[np.ndarray]) -> np.ndarray:
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+
+def _match_and_split(
+    real_labels: np.ndarray,
+    synthetic_labels: np.ndarray,
+    max_per_side: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(real train, synthetic train, real test, synthetic test) row indices, matched per
+    distinct label row, split 50/50 within each."""
+    pairs = _match(real_labels, synthetic_labels, max_per_side, rng)
+    return (
+        _rows([r[: len(r) // 2] for r, _ in pairs]),
+        _rows([s[: len(s) // 2] for _, s in pairs]),
+        _rows([r[len(r) // 2 :] for r, _ in pairs]),
+        _rows([s[len(s) // 2 :] for _, s in pairs]),
+    )
+
+
+def _match_with_training_real(
+    real_labels: np.ndarray,
+    synthetic_labels: np.ndarray,
+    training_real_labels: np.ndarray,
+    max_per_side: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(training-real train, synthetic train, real test, synthetic test): every real image is
+    kept for the test, matched with at most half of the synthetic images of its label row; the
+    detector trains on the synthetic images left over, matched with the separate real
+    training images."""
+    keys = (synthetic_labels > 0.5).astype(np.int8)
+    candidates = np.sort(
+        np.concatenate(
+            [
+                rng.permutation(np.flatnonzero((keys == row).all(axis=1)))[: -(-count // 2)]
+                for row, count in zip(*np.unique(keys, axis=0, return_counts=True))
+            ]
+        )
+    )
+    test = _match(real_labels, synthetic_labels[candidates], max_per_side, rng)
+    real_test = _rows([r for r, _ in test])
+    synthetic_test = _rows([candidates[s] for _, s in test])
+    left = np.setdiff1d(np.arange(len(synthetic_labels)), synthetic_test)
+    train = _match(training_real_labels, synthetic_labels[left], max_per_side, rng)
+    return (
+        _rows([r for r, _ in train]),
+        _rows([left[s] for _, s in train]),
+        real_test,
+        synthetic_test,
+    )
 
 
 def _delong_interval(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
@@ -240,9 +294,17 @@ def detect(
     examples: int = EXAMPLES,
     device: torch.device | str = "cpu",
     threads: int | None = None,
+    training_real: np.ndarray | None = None,
+    training_real_labels: np.ndarray | None = None,
 ) -> RealismResult:
     """Train the realism detector on half of the label-matched real and synthetic images and
     score the other half (see the module docstring).
+
+    training_real, training_real_labels: more real images (e.g. the generator's own training
+    images) for the detector to train on. Then every image in `real` is scored (none trained
+    on) against as many held-out synthetic images, and the detector trains on the synthetic
+    images left over against training_real: a small holdout no longer limits what the
+    detector learns.
 
     real, synthetic: uint8 (N, R, R) images of one resolution. real_labels, synthetic_labels:
     (N, C) one-hot (single-label) or 0/1 (multi-label) rows over class_names. The real images
@@ -261,9 +323,18 @@ def detect(
         raise ValueError(f"need epochs >= 1 and max_per_side >= 4, got {epochs}, {max_per_side}")
     device = torch.device(device)
     rng = np.random.default_rng(seed)
-    real_train, synthetic_train, real_test, synthetic_test = _match_and_split(
-        real_labels, synthetic_labels, max_per_side, rng
-    )
+    if training_real is None:
+        real_train, synthetic_train, real_test, synthetic_test = _match_and_split(
+            real_labels, synthetic_labels, max_per_side, rng
+        )
+        train_source = real
+    else:
+        training_real_labels = np.asarray(training_real_labels)
+        _check("training_real", training_real, training_real_labels, len(class_names))
+        real_train, synthetic_train, real_test, synthetic_test = _match_with_training_real(
+            real_labels, synthetic_labels, training_real_labels, max_per_side, rng
+        )
+        train_source = training_real
     if min(len(real_train), len(real_test)) < 2:
         raise ValueError(
             f"too few images with matching labels on both sides ({len(real_train)} train, "
@@ -274,7 +345,9 @@ def detect(
     torch.set_num_threads(_threads(threads, real.shape[1], device))
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            x = torch.cat([_to_tensor(real[real_train]), _to_tensor(synthetic[synthetic_train])])
+            x = torch.cat(
+                [_to_tensor(train_source[real_train]), _to_tensor(synthetic[synthetic_train])]
+            )
             y = torch.cat([torch.ones(len(real_train)), torch.zeros(len(synthetic_train))])
             model = _train(x, y, real.shape[1], epochs, seed, device)
             train_scores = _score(model, x, device)
@@ -323,6 +396,7 @@ def detect(
             "batch_size": BATCH_SIZE,
             "learning_rate": LEARNING_RATE,
             "resolution": int(real.shape[1]),
+            "trained_on_separate_real_images": training_real is not None,
         },
     )
 
@@ -341,6 +415,8 @@ def real_vs_real(
     examples: int = EXAMPLES,
     device: torch.device | str = "cpu",
     threads: int | None = None,
+    training_real: np.ndarray | None = None,
+    training_real_labels: np.ndarray | None = None,
 ) -> RealismResult:
     """The reference row: the same detector on two disjoint real sets, real_a in the role of
     the real images and real_b in that of the synthetic ones (most_real etc. index real_b).
@@ -359,4 +435,6 @@ def real_vs_real(
         examples=examples,
         device=device,
         threads=threads,
+        training_real=training_real,
+        training_real_labels=training_real_labels,
     )

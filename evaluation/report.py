@@ -155,9 +155,10 @@ def _realism(result: dict) -> list[str]:
     lines = [
         "## Realism: a detector of synthetic against real images",
         "",
-        "A classifier two-sample test: a small CNN trained on half of each side, label-matched, "
-        "scored on the other half. AUC 0.5 means it cannot tell the sets apart; the real vs "
-        "real row is the same detector on the holdout against the real training images.",
+        "A classifier two-sample test: a small CNN trained on real training images against "
+        "synthetic ones (label-matched), scored on the real holdout against synthetic images "
+        "it did not train on. AUC 0.5 means it cannot tell the sets apart; the real vs real "
+        "row is the same detector with real training images in the synthetic images' role.",
         "",
         "| group | synthetic vs real AUC | real vs real AUC |",
         "|---|---|---|",

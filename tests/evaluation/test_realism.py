@@ -92,6 +92,35 @@ def test_two_disjoint_real_sets_are_indistinguishable(films):
     assert 450 <= result.counts["test_per_side"] <= 0.55 * PER_SIDE
 
 
+def test_with_separate_real_training_images_blur_is_detected_and_real_is_not(films):
+    data, a, b = films
+    # Set a: 400 real images scored, the rest for the detector to train on (as the generator's
+    # training images are in evaluate); set b: the "synthetic" images, blurred or real.
+    scored, training = a[:400], a[400:]
+
+    def run(synthetic_images):
+        return detect(
+            real=data.images[scored],
+            synthetic=synthetic_images,
+            real_labels=data.labels[scored],
+            synthetic_labels=data.labels[b],
+            class_names=data.class_names,
+            multi_label=data.multi_label,
+            seed=0,
+            max_per_side=PER_SIDE,
+            training_real=data.images[training],
+            training_real_labels=data.labels[training],
+        )
+
+    blurred, real = run(_blur(data.images[b], 1.0)), run(data.images[b])
+
+    assert blurred.auc >= 0.95
+    assert abs(real.auc - 0.5) <= 0.05
+    assert blurred.settings["trained_on_separate_real_images"]
+    held = np.flatnonzero(np.isfinite(blurred.scores))
+    assert blurred.counts["test_per_side"] == len(held) >= 350
+
+
 def test_class_proportions_alone_do_not_give_real_images_away(films):
     data, a, b = films
     # Keep a third of set b's images with no finding other than cardiomegaly, so b holds far
