@@ -263,14 +263,15 @@ def site_ledger(
     """(the site's ledger, "") when the run's training method records `mechanism`, the one the
     audit checks; otherwise (None, why not). `taken`: what the audit takes from the ledger."""
     method = method_for(run.config)
-    if method.ledger_mechanism != mechanism:
-        checked = [name for name in METHODS if METHODS.get(name).ledger_mechanism == mechanism]
-        other = AUDIT_OF_MECHANISM.get(method.ledger_mechanism)
+    if mechanism not in method.ledger_mechanisms:
+        checked = [name for name in METHODS if mechanism in METHODS.get(name).ledger_mechanisms]
+        others = [AUDIT_OF_MECHANISM[m] for m in method.ledger_mechanisms]
+        recorded = " and ".join(repr(m) for m in method.ledger_mechanisms)
         return None, (
             f"the run trained with training.method={method.name}, whose sites record "
-            f"{method.ledger_mechanism!r} in their ledgers; this audit checks {mechanism!r} "
+            f"{recorded} in their ledgers; this audit checks {mechanism!r} "
             f"(training.method={' or '.join(checked)})"
-            + (f"; {other} checks this run" if other else "")
+            + (f"; {' and '.join(others)} checks this run" if others else "")
         )
     path = RunFolder(run.run_dir).site(site).ledger
     if not path.exists():

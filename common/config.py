@@ -22,9 +22,11 @@ from common.privacy.accounting import ACCOUNTANTS
 
 RESOLUTIONS = (28, 32, 64, 128)
 UPSAMPLING = ("transposed", "nearest", "bilinear")  # the generator's 2x upsampling layers
+# The model architectures common.models registers (checked there against this list).
+ARCHITECTURES = ("dcgan", "resnet")
 PRIVACY_UNITS = ("image", "patient")
 # What a site releases: DP-SGD discriminator rounds, or one noised mean embedding.
-METHODS = ("dpgan", "mean_embedding")
+METHODS = ("dpgan", "mean_embedding", "mean_embedding_dpgan")
 # The methods whose server fit can make a mixture of generators (model.generator_components).
 MIXTURE_METHODS = ("mean_embedding",)
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -73,8 +75,10 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Generator and discriminator sizes."""
+    """Generator and discriminator architecture and sizes."""
 
+    # dcgan: strided convolutions, small and cheap; resnet: residual blocks (common/models).
+    architecture: str = "dcgan"
     latent_dim: int = 64
     generator_width: int = 32
     discriminator_width: int = 16
@@ -90,6 +94,7 @@ class ModelConfig:
         for key in ("latent_dim", "generator_width", "discriminator_width", "generator_components"):
             _require(getattr(self, key) >= 1, key, "must be >= 1")
         _require(0 < self.multilabel_prior < 1, "multilabel_prior", "must be in (0, 1)")
+        _choice(self.architecture, "architecture", ARCHITECTURES)
         _require(
             self.generator_upsampling in UPSAMPLING,
             "generator_upsampling",
@@ -104,7 +109,8 @@ class TrainingConfig:
     method: dpgan trains a DP-SGD discriminator at each site for federation.rounds rounds;
     mean_embedding has each site release its per-class mean random-feature embedding once,
     through the Gaussian mechanism, and the server fits the generator to it (section
-    `mean_embedding`). The first suits larger budgets, the second epsilon around 1.
+    `mean_embedding`); mean_embedding_dpgan does the second with `release_share` of each
+    site's epsilon, then the first from the fitted generator with the rest.
     """
 
     method: str = "dpgan"
@@ -120,6 +126,8 @@ class TrainingConfig:
     mode_seeking_weight: float = 0.0
     # Shift and cut out D's real and generated inputs alike (DiffAugment); DP-safe, per row.
     augmentation: bool = False
+    # mean_embedding_dpgan: the share of each site's epsilon its release spends.
+    release_share: float = 0.5
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "batch_size", "must be >= 1")
@@ -136,6 +144,7 @@ class TrainingConfig:
         for key in ("beta1", "beta2"):
             _require(0 <= getattr(self, key) < 1, key, "must be in [0, 1)")
         _require(self.mode_seeking_weight >= 0, "mode_seeking_weight", "must be >= 0")
+        _require(0 < self.release_share < 1, "release_share", "must be in (0, 1)")
         _choice(self.method, "method", METHODS)
 
 

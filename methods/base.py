@@ -24,14 +24,17 @@ StateDict = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class Schedule:
-    """Rounds the server runs and the DP steps a site takes in each (1 for a release)."""
+    """Rounds the server runs and the DP steps a site takes in each (1 for a release); the
+    first `release_rounds` of them are releases, not DP-SGD steps."""
 
     rounds: int
     local_steps: int
+    release_rounds: int = 0
 
     @property
     def planned_steps(self) -> int:
-        return self.rounds * self.local_steps
+        """The DP-SGD steps a site plans its noise for (or the release's 1)."""
+        return max(self.rounds - self.release_rounds, 1) * self.local_steps
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ class NoisePlan:
 
 class TrainingMethod(Protocol):
     name: str
-    # The ledger mechanism a site's rounds record ("dp-sgd", "release"): which audit applies.
-    ledger_mechanism: str
+    # The ledger mechanisms a site's rounds record ("dp-sgd", "release"): which audits apply.
+    ledger_mechanisms: tuple[str, ...]
     # (label, metric key) of the per-site losses the training plot draws; () if none.
     loss_curves: tuple[tuple[str, str], ...]
 

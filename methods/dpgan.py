@@ -47,7 +47,7 @@ def os_normal() -> float:
 
 class DPGAN:
     name = "dpgan"
-    ledger_mechanism = "dp-sgd"
+    ledger_mechanisms = ("dp-sgd",)
     loss_curves = (("G", "g_loss"), ("D (generated)", "d_loss_fake"))
 
     def schedule(self, config: Config) -> Schedule:

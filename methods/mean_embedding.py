@@ -27,7 +27,7 @@ from server.mean_embedding import fit_generator, fit_seconds_per_step
 
 class MeanEmbedding:
     name = "mean_embedding"
-    ledger_mechanism = "release"
+    ledger_mechanisms = ("release",)
     loss_curves = ()  # the site trains nothing
 
     def schedule(self, config: Config) -> Schedule:
@@ -51,49 +51,13 @@ class MeanEmbedding:
     def site_round(
         self, site, config, request, generator, discriminator, *, device, show_progress
     ) -> RoundResult:
-        """The site's noised per-class embedding sums, with noise the site calibrates itself
-        so that everything its ledger holds plus this release stays within its budget."""
-        budget = site.policy.budget
-        ledger = site.open_ledger()
-        with ledger.transaction():
-            spent = ledger.epsilon()
-            sigma = calibrate_release_noise(
-                history=ledger.history(),
-                target_epsilon=budget.target_epsilon,
-                delta=budget.delta,
-                accountant=ledger.accountant,
-            )
-            sigma = max(sigma, site.policy.min_noise_multiplier)
-            after = epsilon_spent(
-                [*ledger.history(), (sigma, 1.0, 1)],
-                delta=budget.delta,
-                accountant=ledger.accountant,
-            )
-            if math.isinf(sigma) or (
-                site.policy.private and after > site.policy.max_epsilon + EPSILON_SLACK
-            ):
-                raise site.refuse(
-                    SiteError.REFUSED_BUDGET,
-                    request.round,
-                    f"its ledger already holds epsilon {spent:.3f} of its target "
-                    f"{budget.target_epsilon:g}, so no release fits its budget",
-                )
-            # Recorded before the release is computed: a crash can only over-count.
-            ledger.record_release(round_number=request.round, noise_multiplier=sigma)
-        release = noisy_class_sums(
-            site.data,
-            site.unit_keys(),
-            features_for(config),
-            noise_multiplier=sigma,
-            count_share=config.mean_embedding.count_share,
+        return release_round(
+            site,
+            config,
+            request,
+            target_epsilon=site.policy.budget.target_epsilon,
+            last=True,  # the release is the site's whole contribution
         )
-        metrics = site.privacy_metrics(
-            ledger,
-            noise_multiplier=sigma,
-            sample_rate=1.0,
-            exhausted=True,  # the release is the site's whole contribution
-        )
-        return RoundResult(generator={}, discriminator=None, metrics=metrics, release=release)
 
     def aggregate(self, server, replies: list[SiteReply]) -> dict:
         state = server.state
@@ -147,6 +111,48 @@ class MeanEmbedding:
             + release_s * sites / parallel_sites(config)
             + fit_steps * per_step
         )
+
+
+def release_round(site, config, request, *, target_epsilon: float, last: bool) -> RoundResult:
+    """The site's noised per-class embedding sums, with noise the site calibrates itself so
+    that everything its ledger holds plus this release reaches `target_epsilon` (at most its
+    budget); `last`: the site reports its budget spent."""
+    budget = site.policy.budget
+    ledger = site.open_ledger()
+    with ledger.transaction():
+        spent = ledger.epsilon()
+        sigma = calibrate_release_noise(
+            history=ledger.history(),
+            target_epsilon=min(target_epsilon, budget.target_epsilon),
+            delta=budget.delta,
+            accountant=ledger.accountant,
+        )
+        sigma = max(sigma, site.policy.min_noise_multiplier)
+        after = epsilon_spent(
+            [*ledger.history(), (sigma, 1.0, 1)],
+            delta=budget.delta,
+            accountant=ledger.accountant,
+        )
+        if math.isinf(sigma) or (
+            site.policy.private and after > site.policy.max_epsilon + EPSILON_SLACK
+        ):
+            raise site.refuse(
+                SiteError.REFUSED_BUDGET,
+                request.round,
+                f"its ledger already holds epsilon {spent:.3f} of its target "
+                f"{budget.target_epsilon:g}, so no release fits its budget",
+            )
+        # Recorded before the release is computed: a crash can only over-count.
+        ledger.record_release(round_number=request.round, noise_multiplier=sigma)
+    release = noisy_class_sums(
+        site.data,
+        site.unit_keys(),
+        features_for(config),
+        noise_multiplier=sigma,
+        count_share=config.mean_embedding.count_share,
+    )
+    metrics = site.privacy_metrics(ledger, noise_multiplier=sigma, sample_rate=1.0, exhausted=last)
+    return RoundResult(generator={}, discriminator=None, metrics=metrics, release=release)
 
 
 METHODS.register(MeanEmbedding.name)(MeanEmbedding())

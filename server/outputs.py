@@ -98,15 +98,19 @@ def plot_training(
     fig, (ax_eps, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.6))
     sites = sorted({site for row in stats for site in row["sites"]})
     for site in sites:
-        rounds = [row["round"] for row in stats if site in row["sites"]]
-        eps = [float(row["sites"][site]["epsilon"]) for row in stats if site in row["sites"]]
+        rows = [row for row in stats if site in row["sites"]]
+        rounds = [row["round"] for row in rows]
+        eps = [float(row["sites"][site]["epsilon"]) for row in rows]
         if all(math.isfinite(e) for e in eps):
             ax_eps.plot(rounds, eps, marker=".", label=site)
-        metrics = [row["sites"][site] for row in stats if site in row["sites"]]
         for number, (label, key) in enumerate(loss_curves):
+            # A method's release rounds report no losses.
+            losses = [
+                (r["round"], float(r["sites"][site][key])) for r in rows if key in r["sites"][site]
+            ]
             ax_loss.plot(
-                rounds,
-                [float(m[key]) for m in metrics],
+                [r for r, _ in losses],
+                [loss for _, loss in losses],
                 linestyle="-" if number == 0 else "--",
                 label=f"{site} {label}",
             )

@@ -2,15 +2,34 @@ import pytest
 import torch
 from opacus.validators import ModuleValidator
 
+from common import config
 from common.config import ModelConfig
-from common.models import Discriminator, Generator, GeneratorMixture, build_models
+from common.errors import UserError
+from common.models import (
+    ARCHITECTURES,
+    Generator,
+    GeneratorMixture,
+    build_discriminator,
+    build_models,
+)
 
 
-@pytest.mark.parametrize("resolution", [28, 32, 64, 128])
-def test_shapes_at_every_resolution(resolution):
-    generator, discriminator = build_models(
-        3, resolution, ModelConfig(latent_dim=16, generator_width=16, discriminator_width=8)
+def _model(architecture: str) -> ModelConfig:
+    return ModelConfig(
+        architecture=architecture, latent_dim=16, generator_width=16, discriminator_width=8
     )
+
+
+def test_the_registry_holds_the_architectures_the_config_accepts():
+    assert ARCHITECTURES.names() == sorted(config.ARCHITECTURES)
+    with pytest.raises(UserError, match="valid choices: dcgan, resnet"):
+        ARCHITECTURES.get("vit")
+
+
+@pytest.mark.parametrize("architecture", config.ARCHITECTURES)
+@pytest.mark.parametrize("resolution", [28, 32, 64, 128])
+def test_shapes_at_every_resolution(architecture, resolution):
+    generator, discriminator = build_models(3, resolution, _model(architecture))
     z, condition = torch.randn(5, 16), torch.eye(3)[[0, 1, 2, 0, 1]]
 
     images = generator(z, condition)
@@ -21,16 +40,18 @@ def test_shapes_at_every_resolution(resolution):
     assert logits.shape == (5,)
 
 
-def test_discriminator_passes_opacus_validation():
-    discriminator = Discriminator(num_classes=4, width=16, resolution=32)
+@pytest.mark.parametrize("architecture", config.ARCHITECTURES)
+def test_discriminator_passes_opacus_validation(architecture):
+    discriminator = build_discriminator(4, 32, _model(architecture))
 
     assert ModuleValidator.validate(discriminator, strict=False) == []
 
 
+@pytest.mark.parametrize("architecture", config.ARCHITECTURES)
 @pytest.mark.parametrize("train_mode", [True, False])
-def test_one_samples_output_ignores_the_rest_of_its_batch(train_mode):
+def test_one_samples_output_ignores_the_rest_of_its_batch(architecture, train_mode):
     torch.manual_seed(0)
-    discriminator = Discriminator(num_classes=4, width=16, resolution=32).train(train_mode)
+    discriminator = build_discriminator(4, 32, _model(architecture)).train(train_mode)
     images, condition = torch.randn(8, 1, 32, 32), torch.eye(4)[torch.randint(0, 4, (8,))]
     other_images = images.clone()
     other_images[1:] = torch.randn(7, 1, 32, 32) * 5
@@ -56,12 +77,14 @@ def test_a_batchnorm_discriminator_would_fail_the_same_check():
     assert ModuleValidator.validate(mixing, strict=False) != []
 
 
+@pytest.mark.parametrize("architecture", config.ARCHITECTURES)
 @pytest.mark.parametrize("upsampling", ["transposed", "nearest", "bilinear"])
-def test_generator_is_conditional(upsampling):
+def test_generator_is_conditional(architecture, upsampling):
     torch.manual_seed(0)
-    generator = Generator(
-        num_classes=2, latent_dim=8, width=8, resolution=28, upsampling=upsampling
+    model = ModelConfig(
+        architecture=architecture, latent_dim=8, generator_width=8, generator_upsampling=upsampling
     )
+    generator, _ = build_models(2, 28, model)
     z = torch.randn(1, 8)
 
     assert not torch.allclose(

@@ -19,9 +19,10 @@ def test_an_unknown_method_lists_the_valid_choices():
 
 
 @pytest.mark.parametrize(
-    "method, rounds, local_steps", [("dpgan", 4, 25), ("mean_embedding", 1, 1)]
+    "method, rounds, local_steps, planned_steps",
+    [("dpgan", 4, 25, 100), ("mean_embedding", 1, 1, 1), ("mean_embedding_dpgan", 5, 25, 100)],
 )
-def test_the_schedule_is_the_methods(method, rounds, local_steps):
+def test_the_schedule_is_the_methods(method, rounds, local_steps, planned_steps):
     config = config_from_dict(
         {"training": {"method": method}, "federation": {"rounds": 4, "local_steps": 25}}
     )
@@ -29,6 +30,7 @@ def test_the_schedule_is_the_methods(method, rounds, local_steps):
     schedule = method_for(config).schedule(config)
 
     assert (schedule.rounds, schedule.local_steps) == (rounds, local_steps)
+    assert schedule.planned_steps == planned_steps
 
 
 def test_a_release_request_carries_no_weights(tmp_path):
@@ -41,7 +43,7 @@ def test_a_release_request_carries_no_weights(tmp_path):
     assert request.generator == {} and request.discriminator is None
 
 
-@pytest.mark.parametrize("method", ["dpgan", "mean_embedding"])
+@pytest.mark.parametrize("method", CONFIG_METHODS)
 def test_every_loss_curve_a_method_names_is_in_its_sites_metrics(method, tmp_path):
     from server.federation import run_federation
 
@@ -53,11 +55,13 @@ def test_every_loss_curve_a_method_names_is_in_its_sites_metrics(method, tmp_pat
     assert rows
     for row in rows:
         for metrics in row["sites"].values():
-            assert {key for _, key in method_for(config).loss_curves} <= set(metrics)
+            assert {key for _, key in method_for(config).loss_curves} <= set(metrics) or (
+                row["round"] == 1 and "release" in method_for(config).ledger_mechanisms
+            )
     assert RunFolder(tmp_path).training_plot.stat().st_size > 0
 
 
-@pytest.mark.parametrize("method", ["dpgan", "mean_embedding"])
+@pytest.mark.parametrize("method", CONFIG_METHODS)
 def test_each_method_names_the_ledger_mechanism_its_rounds_record(method, tmp_path):
     from common.privacy.ledger import PrivacyLedger
     from server.federation import run_federation
@@ -69,7 +73,7 @@ def test_each_method_names_the_ledger_mechanism_its_rounds_record(method, tmp_pa
     ledger_file = RunFolder(tmp_path).site(0).ledger
     ledger = PrivacyLedger.open(ledger_file, **PrivacyLedger.read_settings(ledger_file))
     recorded = {entry.mechanism for entry in ledger.entries} - {"size-estimate"}
-    assert recorded == {method_for(config).ledger_mechanism}
+    assert recorded == set(method_for(config).ledger_mechanisms)
 
 
 @pytest.mark.parametrize(
@@ -77,6 +81,8 @@ def test_each_method_names_the_ledger_mechanism_its_rounds_record(method, tmp_pa
     [
         ("dpgan", "federation.local_steps=40"),
         ("mean_embedding", "mean_embedding.generator_steps=400"),
+        ("mean_embedding_dpgan", "federation.local_steps=40"),
+        ("mean_embedding_dpgan", "mean_embedding.generator_steps=400"),
     ],
 )
 def test_the_run_time_estimate_grows_with_the_methods_work(method, more_work):

@@ -1,4 +1,5 @@
-"""Class-conditional generator and DP-safe projection discriminator for grayscale images.
+"""Architecture `dcgan`: a class-conditional generator of upsampling convolutions and a
+DP-safe projection discriminator of strided convolutions, for grayscale images.
 
 The discriminator has no BatchNorm or any other layer that mixes samples, so per-sample
 gradients (and therefore DP-SGD) are well defined. The generator never sees private data
@@ -11,11 +12,12 @@ import torch
 from torch import nn
 
 from common.config import UPSAMPLING, ModelConfig
+from common.models.registry import ARCHITECTURES, Architecture
 
 LEAK = 0.2
 
 
-def _levels(resolution: int) -> tuple[int, int]:
+def levels(resolution: int) -> tuple[int, int]:
     """(base size, number of 2x resamplings) for 28 = 7*4 and powers of two >= 8."""
     base = 7 if resolution % 7 == 0 else 4
     steps = math.log2(resolution / base)
@@ -53,7 +55,7 @@ class Generator(nn.Module):
         upsampling: str = "transposed",
     ) -> None:
         super().__init__()
-        base, ups = _levels(resolution)
+        base, ups = levels(resolution)
         # Widest at the coarsest level, halving per upsampling: cheap at full resolution.
         channels = [max(width * 2 ** (ups - 1 - i), 8) for i in range(ups)] + [max(width // 2, 8)]
         self.latent_dim = latent_dim
@@ -72,49 +74,6 @@ class Generator(nn.Module):
         return self.body(h.view(-1, self.channels0, self.base, self.base))
 
 
-class GeneratorMixture(nn.Module):
-    """An equal mixture of K generators with the Generator interface, for the mean-embedding
-    fit: each component is fitted on its own to the same targets, so their errors differ and
-    the mixture's mean embedding, the average of theirs, is closer to the target than the
-    average component is (convexity of the squared distance), and its variety is theirs
-    together.
-
-    The first latent coordinate picks the component: u = Phi(z_0) is uniform, the component
-    is floor(u K), and z_0 becomes Phi^-1 of u's place within that component's share, so each
-    component again sees z ~ N(0, I), and an image stays a function of (z, condition)."""
-
-    def __init__(self, components: list[Generator], resolution: int) -> None:
-        super().__init__()
-        self.components = nn.ModuleList(components)
-        self.latent_dim = components[0].latent_dim
-        self.resolution = resolution
-
-    def assign(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(component index per row, the latents each component sees)."""
-        scaled = torch.special.ndtr(z[:, 0]) * len(self.components)
-        index = scaled.floor().clamp(max=len(self.components) - 1)
-        inner = torch.special.ndtri((scaled - index).clamp(1e-7, 1 - 1e-7))
-        return index.long(), torch.cat([inner[:, None], z[:, 1:]], dim=1)
-
-    def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        index, z = self.assign(z)
-        images = z.new_zeros(len(z), 1, self.resolution, self.resolution)
-        for k, component in enumerate(self.components):
-            rows = (index == k).nonzero().squeeze(1)
-            if len(rows):
-                images = images.index_put((rows,), component(z[rows], condition[rows]))
-        return images
-
-
-# What build_generator returns: one generator, or a mixture of them.
-AnyGenerator = Generator | GeneratorMixture
-
-
-def components_of(generator: AnyGenerator) -> list[Generator]:
-    """The generators a mixture is made of; a single generator is its own only component."""
-    return list(generator.components) if isinstance(generator, GeneratorMixture) else [generator]
-
-
 class Discriminator(nn.Module):
     """Projection discriminator (Miyato & Koyama 2018): logit = psi(h) + <embed(c), h>.
 
@@ -123,7 +82,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, num_classes: int, width: int, resolution: int) -> None:
         super().__init__()
-        base, downs = _levels(resolution)
+        base, downs = levels(resolution)
         # DCGAN-style strided convolutions: small, so DP noise is spread over few weights.
         channels = [1] + [width * 2**i for i in range(downs)]
         layers: list[nn.Module] = []
@@ -140,26 +99,14 @@ class Discriminator(nn.Module):
         return self.score(h).squeeze(1) + (self.embed(condition) * h).sum(dim=1)
 
 
-def build_generator(num_classes: int, resolution: int, model: ModelConfig) -> AnyGenerator:
-    components = [
-        Generator(
-            num_classes,
-            model.latent_dim,
-            model.generator_width,
-            resolution,
-            model.generator_upsampling,
-        )
-        for _ in range(model.generator_components)
-    ]
-    return components[0] if len(components) == 1 else GeneratorMixture(components, resolution)
-
-
-def build_models(
-    num_classes: int, resolution: int, model: ModelConfig
-) -> tuple[AnyGenerator, Discriminator]:
-    """The generator and discriminator a config's `model` section describes: the one place
-    that maps config keys to architectures, so server, sites and run folders agree."""
-    return (
-        build_generator(num_classes, resolution, model),
-        Discriminator(num_classes, model.discriminator_width, resolution),
+def _build_generator(num_classes: int, resolution: int, model: ModelConfig) -> Generator:
+    return Generator(
+        num_classes, model.latent_dim, model.generator_width, resolution, model.generator_upsampling
     )
+
+
+def _build_discriminator(num_classes: int, resolution: int, model: ModelConfig) -> Discriminator:
+    return Discriminator(num_classes, model.discriminator_width, resolution)
+
+
+ARCHITECTURES.register("dcgan")(Architecture(_build_generator, _build_discriminator))
