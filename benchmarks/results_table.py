@@ -15,7 +15,8 @@ results.md is up to date (exit 1 if not).
 The second form writes a result file from finished, evaluated run folders (summary.json and
 evaluation.json, e.g. those benchmarks/utility_targets.sh leaves in runs/utility-targets/):
 TSTR macro AUC (the mean over its draws when evaluated with --tstr-repeats), the gap to TRTR,
-recall and coverage per seed, and each run's training time.
+recall and coverage per seed, the realism detector's AUC and its real-vs-real reference (when
+every run's evaluation has them), and each run's training time.
 
 A result file:
     {"preset": "pneumoniamnist", "setting": "epsilon 10", "commit": "3f684a6",
@@ -240,6 +241,7 @@ def _run_values(run_dir: Path) -> dict:
     if evaluation.get("tstr_repeats"):
         tstr = evaluation["tstr_repeats"]["mean"]
     overall = evaluation["distribution"]["overall"]
+    realism = evaluation.get("realism")
     return {
         "seed": config.get("seed"),
         "tstr": tstr,
@@ -247,6 +249,9 @@ def _run_values(run_dir: Path) -> dict:
         "recall": overall["recall"],
         "coverage": overall["coverage"],
         "train_s": summary["training_time_s"],
+        # Evaluations from before the realism detector have none.
+        "detector": realism and realism["synthetic"]["auc"],
+        "real_vs_real": realism and realism["real_reference"]["auc"],
     }
 
 
@@ -274,6 +279,14 @@ def record(args: argparse.Namespace) -> None:
             "gap (TRTR − TSTR)": [round(run["gap"], 4) for run in runs],
             "recall": {"values": [round(run["recall"], 3) for run in runs], "digits": 2},
             "coverage": {"values": [round(run["coverage"], 3) for run in runs], "digits": 2},
+            **(
+                {
+                    "detector AUC": [round(run["detector"], 4) for run in runs],
+                    "detector, real vs real": [round(run["real_vs_real"], 4) for run in runs],
+                }
+                if all(run["detector"] is not None for run in runs)
+                else {}
+            ),
         },
         "wall_time_s": [round(run["train_s"]) for run in runs],
         "wall_time_of": "training",

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Issue 7's utility targets on PneumoniaMNIST: train the shipped presets (3 iid sites, 28 px;
+# The PneumoniaMNIST targets (utility and realism): train the shipped presets (3 iid sites, 28 px;
 # `pneumoniamnist` at epsilon 10 and without privacy (the same fit on noiseless means),
 # `pneumoniamnist-eps1` at epsilon 1; both one mean-embedding release per site) for several
-# seeds, `privsynth evaluate`
-# each run on the file's val split, then print TSTR vs TRTR (mean +- spread over seeds),
-# recall, coverage and training wall time against the targets. Finished runs and
+# seeds, `privsynth evaluate` each run on the file's val split, then print TSTR vs TRTR and the
+# realism detector's AUC (mean +- spread over seeds), recall, coverage and training wall time
+# against the targets. Finished runs and
 # evaluations are kept, so an interrupted benchmark resumes.
 # usage: benchmarks/utility_targets.sh PATH/TO/pneumoniamnist.npz [SEEDS] [EPSILONS]
 set -euo pipefail

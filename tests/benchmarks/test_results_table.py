@@ -116,6 +116,10 @@ def test_record_writes_a_result_file_from_run_folders(results_table, tree):
             "classification": {"models": models},
             "tstr_repeats": {"mean": tstr},
             "distribution": {"overall": {"recall": recall, "coverage": 0.7}},
+            "realism": {
+                "synthetic": {"auc": 0.9 + seed / 20},
+                "real_reference": {"auc": 0.5},
+            },
         }
         run.write_evaluation(evaluation, "")
         run_dirs.append(str(run.path))
@@ -132,12 +136,14 @@ def test_record_writes_a_result_file_from_run_folders(results_table, tree):
     assert result["seeds"] == [0, 1] and result["commit"] == "def5678"
     assert result["metrics"]["TSTR macro AUC"] == [0.9, 0.8]  # the mean over draws
     assert result["metrics"]["gap (TRTR − TSTR)"] == [0.1, 0.2]
+    assert result["metrics"]["detector AUC"] == [0.9, 0.95]
+    assert result["metrics"]["detector, real vs real"] == [0.5, 0.5]
     assert result["wall_time_s"] == [60, 61]
     _run(results_table, tree)
     unmeasured = (tree / "results.md").read_text().split("### `unmeasured`")[1]
     assert (
-        "| epsilon 10 | 0, 1 | 0.850 ± 0.050 | 0.150 ± 0.050 | 0.50 ± 0.10 | 0.70 ± 0.00 |"
-        in unmeasured
+        "| epsilon 10 | 0, 1 | 0.850 ± 0.050 | 0.150 ± 0.050 | 0.50 ± 0.10 | 0.70 ± 0.00 "
+        "| 0.925 ± 0.025 | 0.500 ± 0.000 |" in unmeasured
     )
     assert results_table.NOT_MEASURED not in unmeasured
 
