@@ -4,7 +4,7 @@ import torch
 
 from client.training import DPGANTrainer, DPSettings, mode_seeking_penalty
 from common.conditions import sample_conditions
-from common.config import ModelConfig, TrainingConfig
+from common.config import ARCHITECTURES, ModelConfig, TrainingConfig
 from common.data import ImageSet
 
 MODEL = ModelConfig(latent_dim=8, generator_width=8, discriminator_width=8)
@@ -22,11 +22,13 @@ def make_data(n=40, resolution=28, multi_label=False):
     )
 
 
-def make_trainer(data, noise=1.0, clip=1.0, rate=0.25, batch=8, secret_seed=None):
+def make_trainer(
+    data, noise=1.0, clip=1.0, rate=0.25, batch=8, secret_seed=None, architecture="dcgan"
+):
     return DPGANTrainer(
         data,
         np.arange(len(data)).astype(str),
-        MODEL,
+        ModelConfig(**{**vars(MODEL), "architecture": architecture}),
         TrainingConfig(batch_size=batch),
         DPSettings(noise, clip, rate),
         torch.device("cpu"),
@@ -38,10 +40,11 @@ def flat_grad(module):
     return torch.cat([p.grad.flatten() for p in module.parameters()])
 
 
-def test_private_and_non_private_training_take_steps():
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_private_and_non_private_training_take_steps(architecture):
     data = make_data()
     for noise in (1.0, 0.0):
-        trainer = make_trainer(data, noise=noise)
+        trainer = make_trainer(data, noise=noise, architecture=architecture)
         before = [p.clone() for p in trainer.discriminator.parameters()]
 
         losses = trainer.train(4)
@@ -53,13 +56,14 @@ def test_private_and_non_private_training_take_steps():
         )
 
 
-def test_one_record_moves_the_private_gradient_by_at_most_clip_over_batch():
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_one_record_moves_the_private_gradient_by_at_most_clip_over_batch(architecture):
     # DP-SGD's sensitivity: adding one (arbitrarily extreme) record changes the noise-free
     # gradient by at most C / B.
     torch.manual_seed(0)
     data = make_data()
     clip, batch = 0.05, 8
-    trainer = make_trainer(data, noise=1e-12, clip=clip, batch=batch)
+    trainer = make_trainer(data, noise=1e-12, clip=clip, batch=batch, architecture=architecture)
     real, condition = trainer.images[:6], trainer.labels[:6]
     fake, fake_condition = torch.randn(8, 1, 28, 28), trainer.labels[:8]
     outlier = torch.full((1, 1, 28, 28), 50.0)
