@@ -20,7 +20,8 @@ A ranking proxy for levers, not the target measurement (that is `privsynth run` 
 evaluate` on `val`). Appends one JSON line per run to --out.
 
 usage: python benchmarks/realism_screen.py PRESET --set data.medmnist.path=... [--set K=V ...]
-    [--epsilon inf] [--steps 4000] [--seed 0] [--out runs/realism-screen.jsonl]
+    [--epsilon inf] [--steps 4000] [--seed 0] [--release-share F] [--figure PNG]
+    [--out runs/realism-screen.jsonl]
 """
 
 import argparse
@@ -50,6 +51,7 @@ from common.privacy.accounting import (  # noqa: E402
     calibrate_noise_multiplier,
     calibrate_release_noise,
 )
+from evaluation.figures import sample_comparison  # noqa: E402
 from evaluation.metrics.auc import per_class_auc  # noqa: E402
 from evaluation.realism import detect  # noqa: E402
 from evaluation.training import (  # noqa: E402
@@ -99,8 +101,10 @@ def tstr(train: ImageSet, holdout: ImageSet, seed: int) -> float:
     return float(np.nanmean(per_class_auc(holdout.labels, scores)))
 
 
-def score(generator, train: ImageSet, holdout: ImageSet, seed: int) -> dict:
+def score(generator, train: ImageSet, holdout: ImageSet, seed: int, shown: dict) -> dict:
+    """Realism and TSTR of `generator`; keeps its synthetic set in `shown` for the figure."""
     synthetic = synthetic_set(generator, holdout, 1000, seed)
+    shown[len(shown)] = synthetic
     realism = detect(
         real=holdout.images,
         synthetic=synthetic.images,
@@ -145,6 +149,17 @@ def release_start(config, train: ImageSet, epsilon: float, seed: int) -> tuple[d
     return state, sigma
 
 
+def comparison_figure(shown: dict, names: list[str], holdout: ImageSet, path: Path) -> None:
+    """Per scored generator and class, 8 synthetic images beside 8 screening-holdout ones."""
+    rows = []
+    for name, synthetic in zip(names, shown.values()):
+        for k, class_name in enumerate(holdout.class_names):
+            fake = synthetic.images[synthetic.labels[:, k] > 0.5][:8]
+            real = holdout.images[holdout.labels[:, k] > 0.5][:8]
+            rows.append((f"{name}: {class_name}", fake, real))
+    sample_comparison(rows, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("preset")
@@ -157,6 +172,7 @@ def main() -> None:
     parser.add_argument("--pooled", action="store_true", help="one site with all the images")
     parser.add_argument("--trtr", action="store_true", help="also score TRTR")
     parser.add_argument("--release-share", type=float, default=0.0)
+    parser.add_argument("--figure", type=Path, help="synthetic | real images, as a PNG")
     parser.add_argument("--out", type=Path, default=Path("runs/realism-screen.jsonl"))
     args = parser.parse_args()
     torch.manual_seed(args.seed)
@@ -192,10 +208,10 @@ def main() -> None:
         torch.device("cpu"),
         secret_seed=args.seed,
     )
-    scores = {}
+    scores, shown = {}, {}
     if start is not None:
         trainer.load(generator=start)
-        scores["start"] = score(trainer.generator, train, holdout, args.seed)
+        scores["start"] = score(trainer.generator, train, holdout, args.seed, shown)
     ema = copy.deepcopy(trainer.generator)
     started = time.perf_counter()
     g_steps = 0
@@ -219,9 +235,12 @@ def main() -> None:
         "train_s": round(train_s),
         "g_steps": g_steps,
         **scores,
-        "last": score(trainer.generator, train, holdout, args.seed),
-        f"ema{args.ema:g}": score(ema, train, holdout, args.seed),
+        "last": score(trainer.generator, train, holdout, args.seed, shown),
+        f"ema{args.ema:g}": score(ema, train, holdout, args.seed, shown),
     }
+    if args.figure:
+        names = [*scores, "last", f"ema{args.ema:g}"]
+        comparison_figure(shown, names, holdout, args.figure)
     if args.trtr:
         row["trtr_auc"] = round(tstr(train, holdout, args.seed), 4)
     print(json.dumps(row), flush=True)
