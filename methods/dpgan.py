@@ -57,17 +57,9 @@ class DPGAN:
         return f"{schedule.planned_steps} DP steps"
 
     def plan_noise(self, config: Config, *, units: int, budget: SiteBudget) -> NoisePlan:
-        # The exact count stands in for the site's noisy estimate here.
-        rate = min(1.0, config.training.batch_size / units)
-        sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
-            target_epsilon=budget.target_epsilon,
-            delta=budget.delta,
-            sample_rate=rate,
-            steps=self.schedule(config).planned_steps,
-            accountant=config.privacy.accountant,
-            history=[SIZE_ESTIMATE],
+        return plan_sgd_noise(
+            config, units=units, budget=budget, steps=self.schedule(config).planned_steps
         )
-        return NoisePlan(rate, sigma)
 
     def request_models(self, server) -> tuple[StateDict, StateDict | None]:
         return server.state.generator, server.state.discriminator
@@ -154,6 +146,24 @@ class DPGAN:
         federation = config.federation
         steps = self.schedule(config).planned_steps * federation.num_sites / parallel_sites(config)
         return SIMULATION_START_S + federation.rounds * ROUND_OVERHEAD_S + steps * per_step
+
+
+def plan_sgd_noise(
+    config: Config, *, units: int, budget: SiteBudget, steps: int, history: tuple = ()
+) -> NoisePlan:
+    """The sample rate and noise a site with `units` units would calibrate its DP-SGD steps
+    to, after `history` and its size estimate; the exact count stands in for its noisy
+    estimate here."""
+    rate = min(1.0, config.training.batch_size / units)
+    sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
+        target_epsilon=budget.target_epsilon,
+        delta=budget.delta,
+        sample_rate=rate,
+        steps=steps,
+        accountant=config.privacy.accountant,
+        history=[*history, SIZE_ESTIMATE],
+    )
+    return NoisePlan(rate, sigma)
 
 
 def estimate_size(site, ledger: PrivacyLedger, round_number: int) -> None:

@@ -10,14 +10,10 @@ so the two parts compose within its budget by the ledger's accountant.
 """
 
 from common.config import Config, SiteBudget
-from common.privacy.accounting import (
-    SIZE_ESTIMATE,
-    calibrate_noise_multiplier,
-    calibrate_release_noise,
-)
+from common.privacy.accounting import calibrate_release_noise
 from common.protocol import RoundResult, SiteReply
 from methods.base import METHODS, SIMULATION_START_S, NoisePlan, Schedule, StateDict
-from methods.dpgan import DPGAN
+from methods.dpgan import DPGAN, plan_sgd_noise
 from methods.mean_embedding import MeanEmbedding, release_round
 
 RELEASE_ROUND = 1
@@ -46,17 +42,13 @@ class MeanEmbeddingDPGAN:
             delta=budget.delta,
             accountant=config.privacy.accountant,
         )
-        # The exact count stands in for the site's noisy estimate here.
-        rate = min(1.0, config.training.batch_size / units)
-        sigma = config.privacy.noise_multiplier or calibrate_noise_multiplier(
-            target_epsilon=budget.target_epsilon,
-            delta=budget.delta,
-            sample_rate=rate,
+        return plan_sgd_noise(
+            config,
+            units=units,
+            budget=budget,
             steps=self.schedule(config).planned_steps,
-            accountant=config.privacy.accountant,
-            history=[(release_sigma, 1.0, 1), SIZE_ESTIMATE],
+            history=((release_sigma, 1.0, 1),),
         )
-        return NoisePlan(rate, sigma)
 
     def request_models(self, server) -> tuple[StateDict, StateDict | None]:
         if server.state.round + 1 == RELEASE_ROUND:

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from common.privacy.accounting import epsilon_spent
+from common.privacy.accounting import SIZE_ESTIMATE, calibrate_release_noise, epsilon_spent
 from common.privacy.ledger import PrivacyLedger
 from common.run_folder import RunFolder
+from methods import METHODS, method_for
 from server.federation import FederationServer, run_federation
 from tests.helpers.configs import tiny_config
 from tests.helpers.federation import in_process_exchange
@@ -70,3 +71,30 @@ def test_the_rounds_start_from_the_fitted_generator(run, tmp_path):
     assert fitted.keys() == initial.state_dict().keys()
     assert any(not torch.equal(fitted[k], v) for k, v in initial.state_dict().items())
     assert any(not torch.equal(requests[2].generator[k], v) for k, v in fitted.items())
+
+
+def test_the_plan_calibrates_the_steps_to_the_budget_the_release_leaves():
+    config = tiny_config(
+        "training.method=mean_embedding_dpgan",
+        "training.release_share=0.5",
+        "privacy.target_epsilon=4",
+        "federation.rounds=4",
+        "federation.local_steps=25",
+    )
+    budget = config.site_budget(0)
+    method = method_for(config)
+
+    plan = method.plan_noise(config, units=200, budget=budget)
+    alone = METHODS.get("dpgan").plan_noise(config, units=200, budget=budget)
+
+    assert plan.sample_rate == alone.sample_rate == config.training.batch_size / 200
+    assert plan.noise_multiplier > alone.noise_multiplier
+    release_sigma = calibrate_release_noise(
+        history=[], target_epsilon=2.0, delta=budget.delta, accountant=config.privacy.accountant
+    )
+    total = epsilon_spent(
+        [(release_sigma, 1.0, 1), SIZE_ESTIMATE, (plan.noise_multiplier, plan.sample_rate, 100)],
+        delta=budget.delta,
+        accountant=config.privacy.accountant,
+    )
+    assert total == pytest.approx(4.0, rel=0.01)
