@@ -22,7 +22,7 @@ from common.privacy.accounting import ACCOUNTANTS
 
 RESOLUTIONS = (28, 32, 64, 128)
 UPSAMPLING = ("transposed", "nearest", "bilinear")  # the generator's 2x upsampling layers
-# The model architectures common.models registers (checked there against this list).
+# The model architectures common.models registers (a test keeps the two lists equal).
 ARCHITECTURES = ("dcgan", "resnet")
 PRIVACY_UNITS = ("image", "patient")
 # What a site releases: DP-SGD discriminator rounds, or one noised mean embedding.
