@@ -25,6 +25,7 @@ UPSAMPLING = ("transposed", "nearest", "bilinear")  # the generator's 2x upsampl
 # The model architectures common.models registers (a test keeps the two lists equal).
 ARCHITECTURES = ("dcgan", "resnet")
 PRIVACY_UNITS = ("image", "patient")
+DEVICES = ("auto", "cpu", "cuda")  # auto: the GPU when there is one
 # What a site releases: DP-SGD discriminator rounds, or one noised mean embedding.
 METHODS = ("dpgan", "mean_embedding", "mean_embedding_dpgan")
 # The methods whose server fit can make a mixture of generators (model.generator_components).
@@ -358,12 +359,17 @@ class RuntimeConfig:
     """Simulation resources on one machine."""
 
     threads_per_site: int = 1
-    # 0 = share the machine's cores among all sites, so every site trains at once.
+    # 0 = one site per core: sites beyond the cores wait for a free one.
     cpus_per_site: float = 0.0
+    device: str = "auto"
+    # Sites that train at once on one GPU (each holds its own models and data there).
+    sites_per_gpu: int = 4
 
     def __post_init__(self) -> None:
         _require(self.threads_per_site >= 1, "threads_per_site", "must be >= 1")
         _require(self.cpus_per_site >= 0, "cpus_per_site", "must be >= 0 (0 = automatic)")
+        _choice(self.device, "device", DEVICES)
+        _require(self.sites_per_gpu >= 1, "sites_per_gpu", "must be >= 1")
 
 
 @dataclass(frozen=True)
