@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from common.config import Config, config_to_yaml, load_config
+from common.device import resolve_device
 from common.errors import UserError
 from common.run_folder import RunFolder, site_name
 
@@ -78,6 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_plan(config)
         return 0
+    resolve_device(config.runtime.device)  # a missing GPU is said before anything starts
     run = RunFolder(args.resume or args.run_dir or _default_run_dir(config))
     if not args.resume and run.started:
         raise UserError(

@@ -4,6 +4,7 @@ from flwr.app import Context, Error, Message
 from flwr.clientapp import ClientApp
 
 from client.handler import answer_train
+from client.memory import release_memory
 from common.protocol import ERROR_REASONS, SiteError
 
 app = ClientApp()
@@ -16,9 +17,12 @@ def _error_reply(msg: Message, code: SiteError) -> Message:
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    reply = answer_train(
-        msg.content, node_config=dict(context.node_config), node_id=context.node_id
-    )
+    try:
+        reply = answer_train(
+            msg.content, node_config=dict(context.node_config), node_id=context.node_id
+        )
+    finally:
+        release_memory()
     if isinstance(reply, SiteError):
         return _error_reply(msg, reply)
     return Message(content=reply, reply_to=msg)

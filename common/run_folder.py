@@ -179,6 +179,16 @@ class RunFolder:
     def sites_dir(self) -> Path:
         return self.path / "sites"
 
+    @property
+    def logs_dir(self) -> Path:
+        """Flower's own logs of a simulated run (the SuperLink's and the run's stream)."""
+        return self.path / "logs"
+
+    @property
+    def error_file(self) -> Path:
+        """Why the server stopped a run it could not train (a user's mistake, in words)."""
+        return self.path / "error.txt"
+
     def site(self, partition_id: int) -> SiteFolder:
         """A simulated site's state folder."""
         return SiteFolder(self.sites_dir / site_name(partition_id))
@@ -336,6 +346,18 @@ class RunFolder:
             return arrays["train_images"], arrays["train_labels"]
 
     # ---- summary, evaluation, attacks ------------------------------------------------------
+    def write_error(self, message: str) -> None:
+        atomic.write_text(self.error_file, message + "\n")
+
+    def read_error(self) -> str | None:
+        """The server's last error for this run, or None."""
+        if not self.error_file.exists():
+            return None
+        return self.error_file.read_text().strip()
+
+    def clear_error(self) -> None:
+        self.error_file.unlink(missing_ok=True)
+
     def write_summary(self, summary: dict) -> None:
         atomic.write_text(self.summary_file, json.dumps(summary, indent=2, default=str))
 

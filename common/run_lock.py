@@ -2,8 +2,7 @@
 rounds, checkpoint and generator with the first one's and silently spoil both.
 
 The lock is an flock on `<run folder>/.lock`, so the kernel releases it when the holder dies
-(no stale locks after a crash). It is re-entrant within a process because the simulation
-takes it before writing the config and its in-process ServerApp takes it again.
+(no stale locks after a crash).
 """
 
 import fcntl
@@ -11,28 +10,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 from common.errors import UserError
 
 LOCK_NAME = ".lock"
 
-# resolved run folder -> (open lock file, nesting depth) for the locks this process holds
-_held: dict[Path, tuple[IO[str], int]] = {}
-
 
 @contextmanager
 def run_folder_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder for this process; a UserError names the holder if another has it."""
+    """Hold the run folder; a UserError names the holder if another has it."""
     run_dir = Path(run_dir).resolve()
-    if run_dir in _held:
-        handle, depth = _held[run_dir]
-        _held[run_dir] = (handle, depth + 1)
-        try:
-            yield
-        finally:
-            _held[run_dir] = (handle, depth)
-        return
     run_dir.mkdir(parents=True, exist_ok=True)
     handle = open(run_dir / LOCK_NAME, "a+")
     try:
@@ -49,9 +36,7 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
     handle.flush()
-    _held[run_dir] = (handle, 1)
     try:
         yield
     finally:
-        del _held[run_dir]
         handle.close()  # closing the file releases the flock

@@ -103,6 +103,10 @@ def build_server_app(settings: dict | None = None) -> ServerApp:
             run_federation(config, run_dir, resume, SiteExchange(grid, config.federation))
         except UserError as error:
             log.error("%s", error)
+            # `privsynth run` reports it from the run folder: the ServerApp runs in Flower's
+            # process, whose log is not the user's terminal.
+            if run_dir_text:
+                RunFolder(run_dir_text).write_error(str(error))
             raise
 
     return server_app

@@ -27,11 +27,9 @@ def test_the_lock_is_released_when_the_holder_exits(tmp_path, hold_run_folder):
         pass  # no error: the kernel dropped the dead holder's lock
 
 
-def test_the_same_process_may_take_its_own_lock_again(tmp_path, hold_run_folder):
+def test_the_lock_is_held_until_its_block_ends(tmp_path, hold_run_folder):
     with run_folder_lock(tmp_path / "run"):
-        with run_folder_lock(tmp_path / "run"):
-            pass
         refused_while_held = hold_run_folder(tmp_path / "run") is None
 
-    assert refused_while_held  # leaving the inner block did not let go
-    assert hold_run_folder(tmp_path / "run") is not None  # leaving the outer one did
+    assert refused_while_held
+    assert hold_run_folder(tmp_path / "run") is not None  # leaving the block let go

@@ -1,6 +1,7 @@
 """`privsynth run` end to end: Flower's simulation engine (Ray) with real DP sites."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -84,3 +85,33 @@ def test_a_mean_embedding_simulation_is_one_release_per_site_then_the_servers_fi
         ledger = json.loads(folder.site(site).ledger.read_text())
         assert [(e["sample_rate"], e["steps"]) for e in ledger["entries"]] == [(1.0, 1)]
     assert folder.read_synthetic()[0].shape[1:] == (28, 28)
+
+
+@pytest.mark.timeout(400)
+def test_ten_sites_take_turns_on_one_actor_per_core_and_leave_no_process_behind(tmp_path):
+    run_dir = tmp_path / "run"
+    folder = RunFolder(run_dir)
+    ten_sites = [*TINY, "data.phantom.num_patients=60", "federation.num_sites=10"]
+    ten_sites += ["federation.rounds=1", "runtime.device=cpu"]
+
+    result = privsynth("run", "quickstart", *overrides(*ten_sites), "--run-dir", str(run_dir))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [len(row["sites"]) for row in folder.read_stats()] == [10]
+    flower_log = (folder.logs_dir / "flwr-run.log").read_text()
+    assert f"ActorPool with: {min(os.cpu_count(), 10)} actors" in flower_log
+    assert "federation: 100%" in result.stdout  # the server's round bar reaches the user
+    assert "DEBUG" not in result.stdout  # Flower's own log stays in the log file
+    left = subprocess.run(["pgrep", "-f", "flower-superlink --insecure --simulation"])
+    assert left.returncode == 1, "a simulation SuperLink is still running"
+
+
+def test_cuda_on_a_machine_without_one_is_one_line_not_a_traceback(tmp_path):
+    result = privsynth(
+        "run", "quickstart", *overrides(*TINY, "runtime.device=cuda"), "--run-dir", str(tmp_path)
+    )
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "runtime.device=cuda" in result.stderr
+    assert "use runtime.device=cpu or auto" in result.stderr

@@ -1,0 +1,28 @@
+"""Give a site process's memory back between requests.
+
+Under simulation one process runs the sites in turn and then sits idle while the server fits
+or other sites train; it should hold the Python runtime and torch, not the last site's images,
+models and allocator caches.
+"""
+
+import ctypes
+import ctypes.util
+import gc
+
+import torch
+
+from common.data.federation import clear_memory_cache
+
+_LIBC = ctypes.util.find_library("c")
+
+
+def release_memory() -> None:
+    clear_memory_cache()  # the disk cache in the run folder makes the next load cheap
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if _LIBC is not None:
+        # glibc keeps freed heap pages; malloc_trim returns them to the system.
+        trim = getattr(ctypes.CDLL(_LIBC), "malloc_trim", None)
+        if trim is not None:
+            trim(0)

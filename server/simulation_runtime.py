@@ -1,0 +1,179 @@
+"""Flower's simulation runtime on loopback: a private SuperLink in simulation mode and
+`flwr run` of this repository's app against it, with the run's log stream on the terminal.
+
+Each simulation gets its own SuperLink on free ports and its own Flower home (connections,
+installed app), both gone when it ends: runs side by side cannot reach each other's
+SuperLink, and nothing keeps running after `privsynth run` returns.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+from common.errors import UserError
+
+APP_DIR = Path(__file__).resolve().parents[1]  # the folder with the app's pyproject.toml
+CONNECTION = "privsynth-simulation"
+STARTUP_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 20.0
+
+# What the stream carries besides the server's own output: Flower's and Ray's log lines,
+# with or without colour, and Python warnings. They stay in the log file.
+NOISE = re.compile(
+    r"(\x1b\[\d+m)?(INFO|DEBUG|WARNING)\s*(\x1b\[0m)?\s*:"
+    r"|\d{2}/\d{2}/\d{4} \d{2}:\d{2}:\d{2}:(DEBUG|INFO|WARNING):"
+    r"|Using SuperLink:|Successfully (started run|installed )"
+    r"|[A-Za-z]*Warning: |\s+warnings\.warn\("
+)
+
+# Ray's prefix on what a site's process prints, e.g. "(ClientAppActor pid=12)".
+RAY_PREFIX = re.compile(r"(\x1b\[\d+m)?\([A-Za-z]+ pid=\d+\)(\x1b\[0m)? ?")
+
+
+class StreamFilter:
+    """Passes a log stream's own output (progress bars, the server's messages) and drops
+    Flower's and Ray's log lines. Works on pieces ending in a newline or carriage return, so a
+    progress bar's updates pass one by one."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+
+    def feed(self, text: str) -> str:
+        pieces = re.split(r"(?<=[\r\n])", self.pending + text)
+        self.pending = pieces.pop()  # unterminated (or empty): wait for the rest
+        return "".join(self._keep(piece) for piece in pieces)
+
+    @staticmethod
+    def _keep(piece: str) -> str:
+        actor = RAY_PREFIX.match(piece)
+        if actor is not None and not piece[actor.end() :].strip():
+            return ""
+        noise = NOISE.search(piece)
+        if noise is None:
+            return piece
+        # A log line can follow a progress bar's text without a line break in between.
+        head = piece[: noise.start()]
+        return head + "\n" if head.strip() else ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def toml_value(value: str | bool | int | float) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string
+    return repr(value)
+
+
+def config_arg(values: dict) -> str:
+    """`key=value ...` as `flwr run --run-config/--federation-config` parse it."""
+    return " ".join(f"{key}={toml_value(value)}" for key, value in values.items())
+
+
+def _bin(name: str) -> str:
+    """A Flower command from this Python's environment, whatever PATH says."""
+    return str(Path(sys.executable).parent / name)
+
+
+class SimulationRuntime:
+    """A private SuperLink in simulation mode, for the `with` block."""
+
+    def __init__(self, logs_dir: Path) -> None:
+        self.logs_dir = Path(logs_dir)
+        self.home = tempfile.TemporaryDirectory(prefix="privsynth-flwr-")
+        self.port = free_port()
+        self.superlink: subprocess.Popen | None = None
+        self.env = {
+            **os.environ,
+            # The SuperLink starts Flower's other commands by name.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "FLWR_HOME": self.home.name,
+            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+            "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "PYTHONUNBUFFERED": "1",
+            "RAY_DEDUP_LOGS": "0",
+            # Ray would hide the GPU from actors given none; they do not use it then anyway.
+            "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+        }
+
+    def __enter__(self) -> "SimulationRuntime":
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        Path(self.home.name, "config.toml").write_text(
+            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+            f'address = "127.0.0.1:{self.port}"\ninsecure = true\n'
+        )
+        with open(self.logs_dir / "superlink.log", "w") as log:
+            self.superlink = subprocess.Popen(
+                [_bin("flower-superlink"), "--insecure", "--simulation"]
+                + ["--isolation", "subprocess", "--host", "127.0.0.1", "--port", str(self.port)]
+                + ["--control-api-address", f"127.0.0.1:{free_port()}"]
+                + ["--fleet-api-address", f"127.0.0.1:{free_port()}"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=os.getcwd(),  # the run config's relative data paths are the user's
+                start_new_session=True,  # its children (the simulation, Ray) stop with it
+            )
+        self._wait_until_listening()
+        return self
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.superlink.poll() is not None:
+                break
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(
+            f"Flower's SuperLink did not start; see {self.logs_dir / 'superlink.log'}"
+        )
+
+    def run(self, *, run_config: dict, federation_config: dict, echo: IO[str]) -> None:
+        """`flwr run` of the app until the run ends; its stream goes to the log file, and the
+        server's own output on to `echo`."""
+        command = [_bin("flwr"), "run", str(APP_DIR), CONNECTION, "--stream"]
+        command += ["--run-config", config_arg(run_config)]
+        command += ["--federation-config", config_arg(federation_config)]
+        stream_filter = StreamFilter()
+        with (
+            open(self.logs_dir / "flwr-run.log", "w") as log,
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env
+            ) as flwr,
+        ):
+            while chunk := os.read(flwr.stdout.fileno(), 65536):
+                text = chunk.decode(errors="replace")
+                log.write(text)
+                log.flush()
+                echo.write(stream_filter.feed(text))
+                echo.flush()
+        if flwr.returncode != 0:
+            raise UserError(
+                f"`flwr run` failed (exit code {flwr.returncode}); its log: "
+                f"{self.logs_dir / 'flwr-run.log'}"
+            )
+
+    def __exit__(self, *exc_info) -> None:
+        if self.superlink is not None and self.superlink.poll() is None:
+            os.killpg(self.superlink.pid, signal.SIGTERM)
+            try:
+                self.superlink.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.superlink.pid, signal.SIGKILL)
+                self.superlink.wait()
+        self.home.cleanup()
