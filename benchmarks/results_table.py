@@ -26,6 +26,10 @@ A result file:
                  "recall": {"values": [0.84, 0.76, 0.86], "digits": 2}},
      "wall_time_s": [688, 616, 545], "wall_time_of": "training",
      "preset_sha256": "...", "note": "..."}
+A benchmark that measures a table of its own (e.g. benchmarks/dp_step_cost.py,
+benchmarks/site_scaling.py) writes `columns` and `rows` (cells as they are shown, spreads
+included) with its `benchmark`, `title`, `commit`, `command`, `machine`, and optionally
+`target` and `note`; its table is shown as it is.
 `preset_sha256` is the hash of the preset's values (not its comments) when it was measured;
 a row whose preset has changed since says so. A result file without `metrics`, one number per
 field (benchmarks/sweep_estimate.py writes such files), shows each numeric field as a metric
@@ -140,10 +144,15 @@ def load_results(results_dir: Path) -> dict[str, list[dict]]:
     by_preset: dict[str, list[dict]] = {}
     for path in sorted(results_dir.glob("*.json")):
         try:
-            result = normalise(json.loads(path.read_text()))
+            result = json.loads(path.read_text())
         except json.JSONDecodeError as error:
             raise SystemExit(f"{path}: not JSON ({error})") from error
-        missing = {"preset", "commit", "command"} - result.keys()
+        required = {"preset", "commit", "command"}
+        if "rows" in result:
+            required = {"benchmark", "title", "columns", "commit", "command", "machine"}
+        else:
+            result = normalise(result)
+        missing = required - result.keys()
         if missing:
             raise SystemExit(f"{path}: missing {', '.join(sorted(missing))}")
         # A benchmark of its own kind (not a preset's utility) gets its own table.
@@ -191,6 +200,24 @@ def preset_table(results: list[dict], current_sha: str | None) -> str:
     return "\n".join(lines)
 
 
+def rows_table(result: dict) -> list[str]:
+    """A benchmark's own table as it wrote it, with where and how it was measured."""
+    columns = result["columns"]
+    lines = [
+        "| " + " | ".join(_cell(c) for c in columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(_cell(c) for c in row) + " |" for row in result["rows"]),
+    ]
+    about = [f"Commit {_cell(result['commit'])}, {result.get('date', '')}".strip(", ")]
+    about.append(f"machine: {_cell(result['machine'])}")
+    if result.get("target"):
+        about.append(f"target: {_cell(result['target'])}")
+    parts = ["\n".join(lines), "; ".join(about) + f". Command: {_code(result['command'])}."]
+    if result.get("note"):
+        parts.append(_cell(result["note"]))
+    return parts
+
+
 def _preset_order(name: str) -> tuple[bool, str]:
     return (name != "quickstart", name)  # the demo first, the rest by name
 
@@ -205,6 +232,11 @@ def build_tables(results_dir: Path, configs_dir: Path) -> str:
     for name in names:
         results = by_preset.get(name, [])
         shipped = name in configs
+        if results and "rows" in results[0]:
+            for result in results:
+                parts.append(f"### Benchmark `{result['benchmark']}`: {_cell(result['title'])}")
+                parts += [*rows_table(result), f"Result file: `results/{result['_file']}`."]
+            continue
         if name.startswith(BENCHMARK_PREFIX):
             parts.append(f"### Benchmark `{name.removeprefix(BENCHMARK_PREFIX)}`")
         else:

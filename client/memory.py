@@ -1,8 +1,9 @@
 """Give a site process's memory back between requests.
 
 Under simulation one process runs the sites in turn and then sits idle while the server fits
-or other sites train; it should hold the Python runtime and torch, not the last site's images,
-models and allocator caches.
+or other sites train; it should hold the Python runtime, torch and the federation's images
+(loaded once: every site of the process reads its part of them), not the last site's models
+and the allocator's caches.
 """
 
 import ctypes
@@ -11,13 +12,10 @@ import gc
 
 import torch
 
-from common.data.federation import clear_memory_cache
-
 _LIBC = ctypes.util.find_library("c")
 
 
 def release_memory() -> None:
-    clear_memory_cache()  # the disk cache in the run folder makes the next load cheap
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

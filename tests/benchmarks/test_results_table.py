@@ -175,3 +175,48 @@ def test_a_benchmark_of_single_numbers_gets_its_own_table_with_a_row_per_preset(
     assert "| unmeasured (cpus 2) | – | 600 | 500 | 1.20 | – | 0123abc |" in table
     unmeasured = text.split("### `unmeasured`")[1].split("###")[0]
     assert results_table.NOT_MEASURED in unmeasured
+
+
+def test_a_benchmark_with_its_own_rows_is_shown_as_written(results_table, tree):
+    results = tree / "results"
+    (results / "dp-step-cost.json").write_text(
+        json.dumps(
+            {
+                "benchmark": "dp-step-cost",
+                "title": "DP step cost",
+                "commit": "abc1234",
+                "date": "2026-12-05",
+                "command": ".venv/bin/python benchmarks/dp_step_cost.py",
+                "machine": "2 cores",
+                "target": "ratio <= 1.15",
+                "columns": ["resolution", "ratio"],
+                "rows": [[28, "1.10 ± 0.01"], [64, "1.20 ± 0.02"]],
+            }
+        )
+    )
+
+    tables = results_table.build_tables(results, tree / "configs")
+
+    assert "### Benchmark `dp-step-cost`: DP step cost" in tables
+    assert "| resolution | ratio |\n|---|---|\n| 28 | 1.10 ± 0.01 |\n| 64 | 1.20 ± 0.02 |" in tables
+    assert "Commit abc1234, 2026-12-05; machine: 2 cores; target: ratio <= 1.15." in tables
+    assert "`results/dp-step-cost.json`" in tables
+
+
+def test_a_benchmark_with_rows_but_no_machine_is_refused(results_table, tree):
+    results = tree / "results"
+    (results / "bad.json").write_text(
+        json.dumps(
+            {
+                "benchmark": "x",
+                "title": "x",
+                "commit": "a",
+                "command": "c",
+                "columns": [],
+                "rows": [],
+            }
+        )
+    )
+
+    with pytest.raises(SystemExit, match="missing machine"):
+        results_table.build_tables(results, tree / "configs")
