@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from attacks.embedding import (
     Encoder,
@@ -70,6 +71,10 @@ class AttackContext:
     figures_dir: Path
     cache_dir: Path
     options: AttackOptions
+    # Where the attacks' networks train and run. Not one of the options, which a report's
+    # attacks must share to be merged (suite._earlier_entries): it does not change what an
+    # attack measures.
+    device: torch.device
     _embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     _encoder: Encoder | None = None
     _center: np.ndarray | None = None
@@ -87,8 +92,13 @@ class AttackContext:
                 self.cache_dir,
                 {"purpose": "self-supervised", **key},
                 lambda: train_self_supervised(
-                    self.auxiliary, self.options.embedding_steps, 128, self.options.seed
+                    self.auxiliary,
+                    self.options.embedding_steps,
+                    128,
+                    self.options.seed,
+                    device=self.device,
                 ),
+                device=self.device,
             )
         return self._encoder
 
@@ -187,7 +197,12 @@ def control_population(run: RunData, count: int) -> tuple[ImageSet | None, str]:
 
 
 def build_context(
-    run: RunData, options: AttackOptions, figures_dir: Path, cache_dir: Path
+    run: RunData,
+    options: AttackOptions,
+    figures_dir: Path,
+    cache_dir: Path,
+    *,
+    device: torch.device,
 ) -> AttackContext:
     auxiliary, nonmember_pool, how = auxiliary_data(run, options)
     rng = np.random.default_rng(options.seed)
@@ -209,4 +224,5 @@ def build_context(
         figures_dir=figures_dir,
         cache_dir=cache_dir,
         options=options,
+        device=device,
     )

@@ -22,6 +22,7 @@ from attacks.embedding import to_tensor
 from attacks.neighbours import most_similar
 from attacks.registry import DISCRIMINATOR_ACCESS, AttackResult, register
 from common.data import ImageSet
+from common.device import module_device
 from common.models import Discriminator
 from common.run_folder import RunFolder, site_name
 
@@ -32,6 +33,7 @@ MEMORIZE_LR = 3e-3
 
 
 def load_site_discriminator(context: AttackContext, site: int) -> Discriminator | None:
+    """The site's final discriminator, on the context's device; None if it left none."""
     path = RunFolder(context.run.run_dir).site(site).training_state
     if not path.exists():
         return None
@@ -41,25 +43,29 @@ def load_site_discriminator(context: AttackContext, site: int) -> Discriminator 
         run.members.num_classes, run.config.model.discriminator_width, run.members.resolution
     )
     discriminator.load_state_dict(state["discriminator"])
-    return discriminator.eval()
+    return discriminator.to(context.device).eval()
 
 
 @torch.no_grad()
 def logits(discriminator: Discriminator, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    return discriminator(to_tensor(images), torch.from_numpy(labels)).numpy()
+    device = module_device(discriminator)
+    scores = discriminator(to_tensor(images).to(device), torch.from_numpy(labels).to(device))
+    return scores.cpu().numpy()
 
 
 def memorized(
     discriminator: Discriminator, planted: ImageSet, others: ImageSet, seed: int
 ) -> Discriminator:
     """A copy of `discriminator` trained further to call `planted` real and as many `others`
-    (other real images) fake: one that has memorized exactly the planted images."""
+    (other real images) fake: one that has memorized exactly the planted images. Trained on
+    the device of `discriminator`."""
     torch.manual_seed(seed)
     model = copy.deepcopy(discriminator).train()
+    device = module_device(model)
     rows = np.random.default_rng(seed).choice(len(others), min(len(others), len(planted)), False)
-    images = to_tensor(np.concatenate([planted.images, others.images[rows]]))
-    labels = torch.from_numpy(np.concatenate([planted.labels, others.labels[rows]]))
-    target = torch.cat([torch.ones(len(planted)), torch.zeros(len(rows))])
+    images = to_tensor(np.concatenate([planted.images, others.images[rows]])).to(device)
+    labels = torch.from_numpy(np.concatenate([planted.labels, others.labels[rows]])).to(device)
+    target = torch.cat([torch.ones(len(planted)), torch.zeros(len(rows))]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=MEMORIZE_LR)
     for _ in range(MEMORIZE_STEPS):
         loss = F.binary_cross_entropy_with_logits(model(images, labels), target)

@@ -45,6 +45,7 @@ from attacks.context import AttackContext, member_sites
 from attacks.registry import MECHANISM_AUDIT, AttackResult, register
 from client.training import DPGANTrainer, DPSettings, to_tensors
 from common.data import ImageSet
+from common.device import CPU
 from common.models import build_models
 from common.privacy.accounting import epsilon_spent
 from common.privacy.ledger import PrivacyLedger
@@ -116,7 +117,8 @@ def included_fit(contributions: torch.Tensor, released: torch.Tensor):
 
 
 class CanaryScores:
-    """Each canary's evidence of inclusion, from the steps' released gradients (on_step)."""
+    """Each canary's evidence of inclusion, from the steps' released gradients (on_step);
+    the gradients are computed on the trainer's device, the evidence kept on the CPU."""
 
     def __init__(
         self,
@@ -127,13 +129,16 @@ class CanaryScores:
         refresh: int,
     ):
         self.trainer = trainer
-        self.canaries = to_tensors(canaries, torch.device("cpu"))
+        device = trainer.device
+        self.canaries = to_tensors(canaries, device)
         site_data, unit_keys = site
-        self.site = to_tensors(site_data, torch.device("cpu"))
+        self.site = to_tensors(site_data, device)
         # A sampled unit adds one of its images, each with the same chance (PoissonSampler).
         _, unit_of_image, unit_sizes = np.unique(unit_keys, return_inverse=True, return_counts=True)
-        self.site_weights = torch.from_numpy(trainer.dp.sample_rate / unit_sizes[unit_of_image])
+        weights = trainer.dp.sample_rate / unit_sizes[unit_of_image]
+        self.site_weights = torch.from_numpy(weights).to(device)
         self.shadow = build_models(canaries.num_classes, canaries.resolution, config.model)[1]
+        self.shadow.to(device)
         self.clip = trainer.dp.max_grad_norm if trainer.dp.private else math.inf
         # Both private and non-private steps divide the gradient sum by the batch size.
         self.scale = config.training.batch_size
@@ -149,7 +154,7 @@ class CanaryScores:
             self.shadow, weights, *self.canaries, self.clip
         ).double()
         # What the site's own records add on average: known to the attacker, so removed.
-        self.expected_site = torch.zeros(self.contributions.shape[1], dtype=torch.float64)
+        self.expected_site = self.contributions.new_zeros(self.contributions.shape[1])
         for start in range(0, len(self.site_weights), SITE_CHUNK):
             rows = slice(start, start + SITE_CHUNK)
             site_rows = canary_contributions(
@@ -172,8 +177,8 @@ class CanaryScores:
         if self.block_steps == 0:
             return
         fitted, variance = included_fit(self.contributions, self.released)
-        self.evidence += fitted / variance
-        self.precision += self.block_steps / variance
+        self.evidence += (fitted / variance).cpu()
+        self.precision += (self.block_steps / variance).cpu()
         self.block_steps = 0
 
     def scores(self) -> np.ndarray:
@@ -196,9 +201,10 @@ def audit_site(
     steps: int,
     canary_count: int,
     seed: int,
+    device: torch.device = CPU,
 ) -> dict:
     """Train one site with canaries under the DP-SGD settings `dp` (the ledger's, or a test's
-    broken ones); the canaries' scores and inclusion bits.
+    broken ones) on `device`; the canaries' scores and inclusion bits.
 
     Batches and noise come from `seed` too, so an audit is reproducible: it releases nothing,
     and a fixed seed does not change the distribution the bounds are about.
@@ -208,9 +214,7 @@ def audit_site(
     included = rng.random(canary_count) < 0.5
     data, keys = with_canaries(site_data, canaries, included, config.privacy.unit)
     torch.manual_seed(seed)
-    trainer = DPGANTrainer(
-        data, keys, config.model, config.training, dp, torch.device("cpu"), secret_seed=seed
-    )
+    trainer = DPGANTrainer(data, keys, config.model, config.training, dp, device, secret_seed=seed)
     site = (site_data, site_unit_keys(site_data, config.privacy.unit))
     scores = CanaryScores(trainer, canaries, site, config, refresh=max(1, steps // REFRESHES))
     with tqdm(total=steps, desc="DP audit training", unit="step", leave=False) as bar:
@@ -327,6 +331,7 @@ def attack(context: AttackContext) -> AttackResult:
         steps=steps,
         canary_count=options.audit_canaries,
         seed=options.seed,
+        device=context.device,
     )
     found = bounds(audit, delta)
     detail = (

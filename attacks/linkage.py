@@ -34,6 +34,7 @@ from attacks.neighbours import most_similar
 from attacks.registry import SYNTHETIC_ONLY, AttackResult, register
 from common.config import config_to_dict
 from common.data import ImageSet
+from common.device import CPU
 
 PAIR_FPR = 0.001
 BATCH_PATIENTS = 64
@@ -41,9 +42,10 @@ SIGNIFICANCE = 0.01
 PERMUTATIONS = 2000
 
 
-def train_linkage(data: ImageSet, steps: int, seed: int):
-    """Siamese encoder: NT-Xent with two images of one patient as the positive pair."""
-    images = to_tensor(data.images)
+def train_linkage(data: ImageSet, steps: int, seed: int, *, device: torch.device = CPU):
+    """Siamese encoder, trained on `device`: NT-Xent with two images of one patient as the
+    positive pair."""
+    images = to_tensor(data.images).to(device)
     keys = data.patient_keys()
     by_patient = [np.flatnonzero(keys == p) for p in np.unique(keys)]
     by_patient = [rows for rows in by_patient if len(rows) >= 2]
@@ -54,7 +56,7 @@ def train_linkage(data: ImageSet, steps: int, seed: int):
         pairs = np.array([generator.choice(by_patient[p], 2, replace=False) for p in chosen])
         return augment(images[pairs[:, 0]], rng), augment(images[pairs[:, 1]], rng)
 
-    return train_contrastive(views, steps, seed, "patient-linkage network")
+    return train_contrastive(views, steps, seed, "patient-linkage network", device=device)
 
 
 def pair_similarities(embeddings: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +146,10 @@ def attack(context: AttackContext) -> AttackResult:
         "seed": options.seed,
     }
     encoder = cached_encoder(
-        context.cache_dir, key, lambda: train_linkage(train, options.linkage_steps, options.seed)
+        context.cache_dir,
+        key,
+        lambda: train_linkage(train, options.linkage_steps, options.seed, device=context.device),
+        device=context.device,
     )
     same, different = pair_similarities(embed(encoder, verify.images), verify.patient_keys())
     auc = roc_auc_score(np.r_[np.ones(len(same)), np.zeros(len(different))], np.r_[same, different])

@@ -20,6 +20,7 @@ from attacks.controls import Planted, Queries, membership_attack
 from attacks.embedding import to_tensor
 from attacks.neighbours import nearest, pixels
 from attacks.registry import GENERATOR_ACCESS, AttackResult, register
+from common.device import module_device
 from common.models import AnyGenerator, Generator, components_of
 from common.run_data import load_run_generator
 
@@ -35,7 +36,8 @@ def reconstruction_distances(
 ) -> np.ndarray:
     """Per image: the best L2 (pixels in [0, 1]) between it and G(z, its label) over z; for a
     mixture, the best over its components, each searched on its own (the choice of component
-    has no gradient, so one search over the mixture's latents would stay in one component)."""
+    has no gradient, so one search over the mixture's latents would stay in one component).
+    The search runs on the generator's device from latents drawn on the CPU."""
     distances = [
         _component_distances(component, images, labels, steps, seed)
         for component in components_of(generator)
@@ -48,12 +50,14 @@ def _component_distances(
 ) -> np.ndarray:
     for parameter in generator.parameters():
         parameter.requires_grad_(False)
+    device = module_device(generator)
     rng = torch.Generator().manual_seed(seed)
     best = []
     for start in tqdm(range(0, len(images), BATCH), desc="reconstruction", leave=False):
-        target = to_tensor(images[start : start + BATCH]).repeat(RESTARTS, 1, 1, 1)
-        condition = torch.from_numpy(labels[start : start + BATCH]).repeat(RESTARTS, 1)
-        z = torch.randn(len(target), generator.latent_dim, generator=rng).requires_grad_(True)
+        target = to_tensor(images[start : start + BATCH]).repeat(RESTARTS, 1, 1, 1).to(device)
+        condition = torch.from_numpy(labels[start : start + BATCH]).repeat(RESTARTS, 1).to(device)
+        z = torch.randn(len(target), generator.latent_dim, generator=rng).to(device)
+        z.requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=LEARNING_RATE)
         for _ in range(steps):
             loss = (generator(z, condition) - target).pow(2).sum()
@@ -63,17 +67,18 @@ def _component_distances(
         with torch.no_grad():
             # The generator's [-1, 1] range is twice the [0, 1] pixel scale.
             error = (generator(z, condition) - target).flatten(1).norm(dim=1) / 2
-        best.append(error.view(RESTARTS, -1).min(dim=0).values.numpy())
+        best.append(error.view(RESTARTS, -1).min(dim=0).values.cpu().numpy())
     return np.concatenate(best)
 
 
 @torch.no_grad()
 def own_outputs(generator: AnyGenerator, labels: np.ndarray, seed: int) -> np.ndarray:
     """uint8 images G(z, label), one per label: images the generator holds exactly."""
+    device = module_device(generator)
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(len(labels), generator.latent_dim, generator=rng)
-    images = generator(z, torch.from_numpy(labels)).squeeze(1)
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    z = torch.randn(len(labels), generator.latent_dim, generator=rng).to(device)
+    images = generator(z, torch.from_numpy(labels).to(device)).squeeze(1)
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
 @register(
@@ -85,6 +90,7 @@ def own_outputs(generator: AnyGenerator, labels: np.ndarray, seed: int) -> np.nd
 )
 def attack(context: AttackContext) -> AttackResult:
     generator, _, _ = load_run_generator(context.run.run_dir)
+    generator.to(context.device)
     steps, seed = context.options.reconstruction_steps, context.options.seed
     reference = pixels(context.auxiliary.images)
 

@@ -36,6 +36,7 @@ from attacks.dp_audit import audit_result, make_canaries, site_data, site_ledger
 from attacks.registry import MECHANISM_AUDIT, AttackResult, register
 from client import mean_embedding as site_release
 from common.data import ImageSet
+from common.device import CPU
 from common.mean_embedding import RandomFourierFeatures, features_for, release_weights
 from common.privacy.accounting import epsilon_spent
 from common.run_folder import site_name
@@ -65,8 +66,11 @@ def canary_sums(
     canary: tuple[ImageSet, np.ndarray],
     features: RandomFourierFeatures,
     count_share: float | None,
+    *,
+    device: torch.device = CPU,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum without the canary, sum with it), from the site's own code."""
+    """(sum without the canary, sum with it) on the CPU, from the site's own code run on
+    `device`."""
     images, keys = canary
     joined = ImageSet(
         np.concatenate([data.images, images.images]),
@@ -75,9 +79,12 @@ def canary_sums(
         data.multi_label,
     )
     all_keys = np.concatenate([unit_keys.astype(str), keys])
-    without = site_release.unit_contributions(data, unit_keys, features, count_share)
-    with_canary = site_release.unit_contributions(joined, all_keys, features, count_share)
-    return without.sum(dim=0), with_canary.sum(dim=0)
+    without = site_release.unit_contributions(data, unit_keys, features, count_share, device=device)
+    with_canary = site_release.unit_contributions(
+        joined, all_keys, features, count_share, device=device
+    )
+    # The trials' noise is drawn on the CPU, as the site draws its release's noise.
+    return without.sum(dim=0).cpu(), with_canary.sum(dim=0).cpu()
 
 
 def score_thresholds(*, noise_multiplier: float, canary_norm: float) -> torch.Tensor:
@@ -247,12 +254,14 @@ def audit_release(
     count_share: float | None,
     delta: float,
     seed: int,
+    device: torch.device = CPU,
     **trials,
 ) -> dict:
-    """The site's release audited with one canary (audit_sums, `trials` its trial counts)."""
+    """The site's release audited with one canary (audit_sums, `trials` its trial counts); the
+    site's sums are computed on `device`."""
     canary = make_canary(data, unit, np.random.default_rng(seed))
     without, with_canary = canary_sums(
-        data, site_unit_keys(data, unit), canary, features, count_share
+        data, site_unit_keys(data, unit), canary, features, count_share, device=device
     )
     return audit_sums(
         without=without,
@@ -291,6 +300,7 @@ def attack(context: AttackContext) -> AttackResult:
         count_share=config.mean_embedding.count_share,
         delta=ledger.delta,
         seed=options.seed,
+        device=context.device,
     )
     return audit_result(
         findings={

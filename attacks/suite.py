@@ -4,6 +4,7 @@ import json
 import time
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 # Importing the attack modules registers them.
@@ -65,9 +66,15 @@ def attack_entry(
 
 
 def run_attacks(
-    run_dir: Path, names: list[str] | None, options: AttackOptions, cache_dir: Path
+    run_dir: Path,
+    names: list[str] | None,
+    options: AttackOptions,
+    cache_dir: Path,
+    *,
+    device: torch.device,
 ) -> dict:
-    """Run `names` (default: every attack) and write attacks.json / attacks.md; the report.
+    """Run `names` (default: every attack) with their networks on `device` and write
+    attacks.json / attacks.md; the report.
 
     With `names`, the other attacks of an earlier report with the same options are kept.
     """
@@ -80,7 +87,7 @@ def run_attacks(
         split = RunFolder(run_dir).split_file
         raise UserError(f"{split} lists no training images; nothing to attack")
     folder = RunFolder(run_dir)
-    context = build_context(run, options, folder.attack_figures, cache_dir)
+    context = build_context(run, options, folder.attack_figures, cache_dir, device=device)
     entries = {}
     for attack in tqdm(attacks, desc="attacks", unit="attack"):
         started = time.perf_counter()

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from common.config import DEVICES
 from common.errors import UserError
 from common.run_folder import RunFolder
 
@@ -24,6 +25,11 @@ def add_parser(commands) -> None:
     attack.add_argument(
         "--cache-dir", help="where trained embedding networks are kept (RUN_DIR/../.cache/attacks)"
     )
+    attack.add_argument(
+        "--device",
+        choices=DEVICES,
+        help="where the attacks' networks train and run (default: the run's runtime.device)",
+    )
     attack.set_defaults(handler=cmd_attack)
 
 
@@ -31,6 +37,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     from attacks.context import AttackOptions
     from attacks.registry import ATTACKS
     from attacks.suite import run_attacks
+    from common.device import resolve_device
 
     names = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
     for name in names or []:
@@ -45,8 +52,10 @@ def cmd_attack(args: argparse.Namespace) -> int:
         audit_canaries=args.audit_canaries,
     )
     run = RunFolder(args.run_dir)
+    # Said before any data is read; --device is what overrides the run's own setting here.
+    device = resolve_device(args.device or run.read_config().runtime.device, key="--device")
     cache_dir = Path(args.cache_dir) if args.cache_dir else run.cache("attacks")
-    report = run_attacks(run.path, names, options, cache_dir)
+    report = run_attacks(run.path, names, options, cache_dir, device=device)
     for threat_model, text in report["verdicts"].items():
         print(f"{threat_model}: {text}\n")
     print(f"report: {run.attacks_report} (numbers: {run.attacks_file.name})")

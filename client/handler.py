@@ -17,7 +17,7 @@ from flwr.app import RecordDict
 
 from client.guard import check_request_content
 from client.site import RoundRefused
-from client.site_config import is_deployed, site_from_context, site_settings
+from client.site_config import is_deployed, site_device, site_from_context, site_settings
 from common.config import config_from_dict
 from common.errors import UserError
 from common.protocol import SiteError, decode_request, encode_reply
@@ -57,6 +57,8 @@ def answer_train(content: RecordDict, *, node_config: dict, node_id: int) -> Rec
         request = _stage(SiteError.MALFORMED_REQUEST, decode_request, content)
         config = _stage(SiteError.MALFORMED_REQUEST, _parse_config, request.config_yaml)
         torch.set_num_threads(config.runtime.threads_per_site)
+        # Like its other settings, a missing GPU the site asked for refuses the round.
+        device = _stage(SiteError.REFUSED_POLICY, site_device, config, settings)
         site = _stage(
             SiteError.SITE_DATA_ERROR,
             site_from_context,
@@ -66,7 +68,6 @@ def answer_train(content: RecordDict, *, node_config: dict, node_id: int) -> Rec
             request.run_dir,
             settings,
         )
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         result = _stage(
             SiteError.SITE_DATA_ERROR,
             site.run_round,

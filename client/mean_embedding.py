@@ -18,6 +18,7 @@ import torch
 from client.training import to_tensors
 from common.conditions import group_membership
 from common.data import ImageSet
+from common.device import CPU, tensors_to
 from common.mean_embedding import RandomFourierFeatures, release_weights
 
 BATCH = 1024
@@ -28,10 +29,14 @@ def unit_contributions(
     unit_keys: np.ndarray,
     features: RandomFourierFeatures,
     count_share: float | None = None,
+    *,
+    device: torch.device = CPU,
 ) -> torch.Tensor:
-    """(units, G * dim + G): each unit's [a phi (x) g, b g] summed over its images, norm <= 1."""
+    """(units, G * dim + G) on `device`: each unit's [a phi (x) g, b g] summed over its
+    images, norm <= 1."""
     feature_weight, count_weight = release_weights(features.dim, count_share)
-    images, labels = to_tensors(data, torch.device("cpu"))
+    features = tensors_to(features, device)
+    images, labels = to_tensors(data, device)
     rows = []
     with torch.no_grad():
         for start in range(0, len(data), BATCH):
@@ -41,8 +46,8 @@ def unit_contributions(
             rows.append(torch.cat([weighted, count_weight * g], dim=1))
     per_image = torch.cat(rows)
     _, unit_of_image = np.unique(unit_keys, return_inverse=True)
-    per_unit = torch.zeros(unit_of_image.max() + 1, per_image.shape[1], dtype=per_image.dtype)
-    per_unit.index_add_(0, torch.from_numpy(unit_of_image), per_image)
+    per_unit = per_image.new_zeros(unit_of_image.max() + 1, per_image.shape[1])
+    per_unit.index_add_(0, torch.from_numpy(unit_of_image).to(device), per_image)
     return per_unit / per_unit.norm(dim=1, keepdim=True).clamp(min=1.0)
 
 
@@ -53,10 +58,13 @@ def noisy_class_sums(
     *,
     noise_multiplier: float,
     count_share: float | None = None,
+    device: torch.device = CPU,
 ) -> dict[str, torch.Tensor]:
-    """{"feature_sums": (G, dim), "counts": (G,)}, both noised, unweighted again (a single
-    image counts 1); the only thing released."""
-    total = unit_contributions(data, unit_keys, features, count_share).sum(dim=0)
+    """{"feature_sums": (G, dim), "counts": (G,)} on the CPU, both noised, unweighted again (a
+    single image counts 1); the only thing released. `device` computes the embedding sums."""
+    contributions = unit_contributions(data, unit_keys, features, count_share, device=device)
+    # The noise is drawn and added on the CPU, the same whichever device summed.
+    total = contributions.sum(dim=0).cpu()
     return release_of_sum(
         total, dim=features.dim, noise_multiplier=noise_multiplier, count_share=count_share
     )

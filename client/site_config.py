@@ -13,12 +13,14 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from client.site import RoundRefused, Site, SitePolicy
 from client.site_settings import SiteSettings, load_site_settings, site_data_section
 from common.config import Config, ConfigValueError, SiteBudget, config_from_dict, config_to_dict
 from common.data.federation import declared_class_names, load_dataset, plan_federation
 from common.data.splits import split_holdout
+from common.device import resolve_device
 from common.errors import UserError
 from common.protocol import SiteError
 from common.run_folder import RunFolder, SiteFolder, site_name
@@ -119,6 +121,14 @@ def is_deployed(node_config: dict) -> bool:
 def site_settings(node_config: dict) -> SiteSettings | None:
     """A deployed site's own settings; None for a simulated site."""
     return load_site_settings(node_config) if is_deployed(node_config) else None
+
+
+def site_device(config: Config, settings: SiteSettings | None) -> torch.device:
+    """Where the site computes this round: a deployed site's own `device` setting, a simulated
+    site the run's runtime.device (every simulated site shares the server's machine)."""
+    if settings is None:
+        return resolve_device(config.runtime.device)
+    return resolve_device(settings.device, key="device")
 
 
 def site_from_context(

@@ -2,7 +2,8 @@
 
 These are the site's rules, not the server's: where its data is and how to read it (format,
 label column, classes, patient key), its privacy settings (target and maximum epsilon, delta,
-unit, accountant), its clip and minimum noise, and which outputs may leave. None of them is
+unit, accountant), its clip and minimum noise, which outputs may leave, and the device it
+computes on (`device`: auto, cpu or cuda; default auto). None of them is
 taken from the server's config: a server could otherwise read data out of error messages or
 turn patient-level DP into image-level DP. A site whose settings leave one out refuses every
 request and tells its operator which key to set.
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from common.config import (
+    DEVICES,
     PRIVACY_UNITS,
     ConfigValueError,
     build_dataclass,
@@ -40,6 +42,7 @@ NODE_CONFIG_KEYS = {
     "max-grad-norm": "privacy.max_grad_norm",
     "min-noise-multiplier": "privacy.min_noise_multiplier",
     "share-discriminator": "outputs.discriminator",
+    "device": "device",
 }
 SITE_CONFIG_KEY = "site-config"
 FILE_FORMATS = ("medmnist", "folder", "csv")
@@ -135,9 +138,15 @@ class SiteSettings:
     outputs: SiteOutputs = field(default_factory=SiteOutputs)
     # Larger requests are refused unread: the models here are a few MB.
     max_request_mb: float = 64.0
+    # The hardware is the site's own: the server's runtime.device does not choose it.
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         _positive(self.max_request_mb, "max_request_mb")
+        if self.device not in DEVICES:
+            raise ConfigValueError(
+                "device", f"must be one of {', '.join(DEVICES)}; got {self.device!r}"
+            )
 
     @property
     def class_names(self) -> tuple[str, ...]:

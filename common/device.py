@@ -1,8 +1,16 @@
 """The one place a device setting (auto | cpu | cuda) becomes a torch.device."""
 
+import copy
+from typing import TypeVar
+
 import torch
 
 from common.errors import UserError
+
+# Where library calls that are given no device compute; results come back on it anyway.
+CPU = torch.device("cpu")
+
+T = TypeVar("T")
 
 
 def resolve_device(name: str, *, key: str = "runtime.device") -> torch.device:
@@ -19,3 +27,19 @@ def resolve_device(name: str, *, key: str = "runtime.device") -> torch.device:
             )
         return torch.device("cuda")
     raise UserError(f"{key}: must be one of auto, cpu, cuda; got {name!r}")
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where a model's weights are: the device its inputs must be moved to."""
+    return next(module.parameters()).device
+
+
+def tensors_to(holder: T, device: torch.device) -> T:
+    """A shallow copy of `holder` with every tensor attribute on `device`: for plain objects
+    that hold tensors drawn on the CPU (e.g. common.mean_embedding's random features), so that
+    a GPU computes with exactly the CPU's draw."""
+    moved = copy.copy(holder)
+    for name, value in vars(holder).items():
+        if isinstance(value, torch.Tensor):
+            setattr(moved, name, value.to(device))
+    return moved

@@ -6,6 +6,7 @@ Kept free of heavy imports so that building the `privsynth` parser stays fast.
 import argparse
 from pathlib import Path
 
+from common.config import DEVICES
 from common.errors import UserError
 
 
@@ -48,6 +49,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         "--cache-dir",
         help="where the real-data classifier is cached (default RUN_DIR/../.cache/evaluation)",
     )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        help="where the networks train and run (default: the run's runtime.device)",
+    )
 
 
 def _counts(text: str | None) -> tuple[int, ...]:
@@ -66,6 +72,7 @@ def _counts(text: str | None) -> tuple[int, ...]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from common.device import resolve_device
     from common.run_folder import RunFolder
     from evaluation.classifiers import CLASSIFIERS
     from evaluation.evaluate import EvaluationSettings, evaluate_run
@@ -80,6 +87,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     ):
         if value < 1:
             raise UserError(f"{flag} must be at least 1, got {value}")
+    # Said before any data is read; --device is what overrides the run's own setting here.
+    device = resolve_device(
+        args.device or RunFolder(args.run_dir).read_config().runtime.device, key="--device"
+    )
     settings = EvaluationSettings(
         training=TrainingSettings(classifier=args.classifier, epochs=args.epochs, seed=args.seed),
         samples_per_class=_counts(args.samples_per_class),
@@ -88,7 +99,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         tstr_repeats=args.tstr_repeats,
     )
-    result = evaluate_run(Path(args.run_dir), settings)
+    result = evaluate_run(Path(args.run_dir), settings, device=device)
     macro = {
         name: result["classification"]["models"][name]["macro_auc"]["value"]
         for name in ("TSTR", "TRTR")

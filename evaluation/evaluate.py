@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from common.conditions import condition_groups
@@ -70,14 +71,16 @@ def _concat(a: ImageSet, b: ImageSet) -> ImageSet:
     )
 
 
-def _synthetic_set(run: RunData, settings: EvaluationSettings) -> tuple[ImageSet, str]:
+def _synthetic_set(
+    run: RunData, settings: EvaluationSettings, device: torch.device
+) -> tuple[ImageSet, str]:
     folder = RunFolder(run.run_dir)
     if not settings.samples_per_class:
         return run.synthetic, f"the run's exported {folder.synthetic_file.name}"
     largest = max(settings.samples_per_class)
     seed = settings.training.seed
     return (
-        generate_per_class(run.run_dir, largest, seed),
+        generate_per_class(run.run_dir, largest, seed, device=device),
         f"{largest} images per class generated from the run's {folder.generator_file.name} "
         f"(seed {seed})",
     )
@@ -108,7 +111,11 @@ def _sample_rows(
 
 
 def _train_classifiers(
-    real_train: ImageSet, synthetic: ImageSet, settings: EvaluationSettings, steps: int
+    real_train: ImageSet,
+    synthetic: ImageSet,
+    settings: EvaluationSettings,
+    steps: int,
+    device: torch.device,
 ) -> dict[str, Classifier]:
     """TSTR, augmentation, and one TSTR per smaller samples-per-class count; same schedule."""
     training, multi_label = settings.training, synthetic.multi_label
@@ -117,7 +124,9 @@ def _train_classifiers(
     for count in sorted(set(settings.samples_per_class) - {largest}):
         sets[f"TSTR {count}/class"] = first_per_class(synthetic, count)
     return {
-        name: train_classifier(data.images, data.labels, multi_label, training, steps, name)
+        name: train_classifier(
+            data.images, data.labels, multi_label, training, steps, name, device=device
+        )
         for name, data in sets.items()
     }
 
@@ -205,7 +214,7 @@ def _write_figures(
 
 
 def _realism(
-    synthetic: ImageSet, holdout: ImageSet, members: ImageSet, seed: int
+    synthetic: ImageSet, holdout: ImageSet, members: ImageSet, seed: int, device: torch.device
 ) -> tuple[RealismResult, dict]:
     """The detector of synthetic against real holdout images, trained on the real training
     images (plenty of them) against synthetic ones it is not scored on; and the reference row:
@@ -216,6 +225,7 @@ def _realism(
         "class_names": holdout.class_names,
         "multi_label": holdout.multi_label,
         "seed": seed,
+        "device": device,
     }
     detector = detect(
         real=holdout.images,
@@ -241,8 +251,9 @@ def _realism(
     return detector, {"synthetic": detector.to_dict(), "real_reference": reference.to_dict()}
 
 
-def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
-    """Evaluate a finished run and write evaluation.json, evaluation.md and figures into it."""
+def evaluate_run(run_dir: Path, settings: EvaluationSettings, *, device: torch.device) -> dict:
+    """Evaluate a finished run and write evaluation.json, evaluation.md and figures into it;
+    every network it trains or runs is on `device`."""
     started = time.perf_counter()
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir)
@@ -253,7 +264,7 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         )
     run = load_run(run_dir)
     training = settings.training
-    synthetic, synthetic_source = _synthetic_set(run, settings)
+    synthetic, synthetic_source = _synthetic_set(run, settings, device)
     holdout = run.holdout
     _check_compatible(synthetic, holdout, folder)
     class_names, multi_label = holdout.class_names, holdout.multi_label
@@ -261,8 +272,10 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
     steps = steps_per_epoch(len(real_train), training.batch_size)
     cache_dir = Path(settings.cache_dir or folder.cache("evaluation"))
 
-    real_model, cache_path, cached = real_classifier(real_train, training, steps, cache_dir)
-    models = _train_classifiers(real_train, synthetic, settings, steps)
+    real_model, cache_path, cached = real_classifier(
+        real_train, training, steps, cache_dir, device=device
+    )
+    models = _train_classifiers(real_train, synthetic, settings, steps, device)
 
     tqdm.write("scoring the real holdout and computing metrics")
     holdout_scores, holdout_features = scores_and_features(real_model, holdout.images, multi_label)
@@ -294,6 +307,7 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
             steps,
             max(settings.samples_per_class),
             settings.tstr_repeats,
+            device=device,
         )
     distribution = _distribution(
         holdout,
@@ -303,7 +317,7 @@ def evaluate_run(run_dir: Path, settings: EvaluationSettings) -> dict:
         reference_features,
         training.classifier,
     )
-    detector, realism = _realism(synthetic, holdout, run.members, training.seed)
+    detector, realism = _realism(synthetic, holdout, run.members, training.seed, device)
     figure_files = _write_figures(
         folder,
         synthetic,

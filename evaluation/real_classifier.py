@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from common import atomic
 from common.data import ImageSet
+from common.device import CPU
 from evaluation.classifiers import Classifier, build_classifier
 from evaluation.training import TrainingSettings, train_classifier
 
@@ -38,9 +39,14 @@ def cache_key(data: ImageSet, settings: TrainingSettings, steps_per_epoch: int) 
 
 
 def real_classifier(
-    data: ImageSet, settings: TrainingSettings, steps_per_epoch: int, cache_dir: Path
+    data: ImageSet,
+    settings: TrainingSettings,
+    steps_per_epoch: int,
+    cache_dir: Path,
+    *,
+    device: torch.device = CPU,
 ) -> tuple[Classifier, Path, bool]:
-    """(classifier, its cache file, whether it came from the cache)."""
+    """(classifier on `device`, its cache file, whether it came from the cache)."""
     path = (
         Path(cache_dir)
         / f"real-{settings.classifier}-{cache_key(data, settings, steps_per_epoch)}.pt"
@@ -49,9 +55,9 @@ def real_classifier(
         model = build_classifier(settings.classifier, data.num_classes)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         tqdm.write(f"TRTR: reusing the real-data classifier cached in {path}")
-        return model.eval(), path, True
+        return model.to(device).eval(), path, True
     model = train_classifier(
-        data.images, data.labels, data.multi_label, settings, steps_per_epoch, "TRTR"
+        data.images, data.labels, data.multi_label, settings, steps_per_epoch, "TRTR", device=device
     )
     atomic.torch_save(model.state_dict(), path)
     return model, path, False

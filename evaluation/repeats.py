@@ -5,7 +5,9 @@ the bootstrap intervals cover the sampling of the holdout only."""
 from dataclasses import replace
 
 import numpy as np
+import torch
 
+from common.device import CPU
 from common.run_data import RunData
 from evaluation.metrics.auc import per_class_auc
 from evaluation.synthetic import generate_per_class
@@ -13,10 +15,16 @@ from evaluation.training import TrainingSettings, scores_and_features, train_cla
 
 
 def tstr_draw(
-    run: RunData, training: TrainingSettings, epoch_steps: int, samples_per_class: int, seed: int
+    run: RunData,
+    training: TrainingSettings,
+    epoch_steps: int,
+    samples_per_class: int,
+    seed: int,
+    *,
+    device: torch.device = CPU,
 ) -> float:
     """The TSTR macro AUC `privsynth evaluate --samples-per-class N --seed seed` reports."""
-    synthetic = generate_per_class(run.run_dir, samples_per_class, seed)
+    synthetic = generate_per_class(run.run_dir, samples_per_class, seed, device=device)
     model = train_classifier(
         synthetic.images,
         synthetic.labels,
@@ -24,6 +32,7 @@ def tstr_draw(
         replace(training, seed=seed),
         epoch_steps,
         f"TSTR, draw {seed}",
+        device=device,
     )
     scores, _ = scores_and_features(model, run.holdout.images, run.holdout.multi_label)
     return float(np.nanmean(per_class_auc(run.holdout.labels, scores)))
@@ -36,13 +45,16 @@ def tstr_repeats(
     epoch_steps: int,
     samples_per_class: int,
     repeats: int,
+    *,
+    device: torch.device,
 ) -> dict:
     """`first` is the evaluation's own draw (seed training.seed); the others use the next
     seeds, as `--seed` would."""
     seeds = [training.seed + r for r in range(repeats)]
     first = float("nan") if first is None else first  # no class had both labels
     aucs = [first] + [
-        tstr_draw(run, training, epoch_steps, samples_per_class, s) for s in seeds[1:]
+        tstr_draw(run, training, epoch_steps, samples_per_class, s, device=device)
+        for s in seeds[1:]
     ]
     return {
         "seeds": seeds,

@@ -4,16 +4,22 @@ class freshly generated from its `generator.pt`."""
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from common.conditions import condition_groups, condition_rows
 from common.data import ImageSet
+from common.device import CPU
 from common.run_data import load_run_generator
 from server.outputs import generate
 
 
-def generate_per_class(run_dir: Path, count: int, seed: int) -> ImageSet:
-    """`count` images per class (and per "no finding" for multi-label data), deterministic."""
+def generate_per_class(
+    run_dir: Path, count: int, seed: int, *, device: torch.device = CPU
+) -> ImageSet:
+    """`count` images per class (and per "no finding" for multi-label data), deterministic,
+    generated on `device`."""
     generator, class_names, multi_label = load_run_generator(run_dir)
+    generator.to(device)
     images, labels = [], []
     for i, (_, condition) in enumerate(condition_rows(class_names, multi_label)):
         images.append(generate(generator, condition, count, seed=seed * 1000 + i))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from common.device import CPU, module_device
 from evaluation.classifiers import Classifier, build_classifier
 
 
@@ -49,15 +50,18 @@ def train_classifier(
     settings: TrainingSettings,
     steps_per_epoch: int,
     name: str,
+    *,
+    device: torch.device = CPU,
 ) -> Classifier:
-    """Train `settings.classifier` from scratch for epochs x steps_per_epoch steps.
+    """Train `settings.classifier` from scratch for epochs x steps_per_epoch steps on `device`.
 
     steps_per_epoch is passed in rather than derived from len(images) so that classifiers
-    trained on sets of different sizes get the same optimisation budget.
+    trained on sets of different sizes get the same optimisation budget. The weights are
+    initialised and the batches drawn on the CPU, so a seed starts the same on any device.
     """
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    model = build_classifier(settings.classifier, labels.shape[1])
+    model = build_classifier(settings.classifier, labels.shape[1]).to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -77,7 +81,7 @@ def train_classifier(
             while len(order) < settings.batch_size:
                 order = np.concatenate([order, rng.permutation(len(images))])
             batch, order = order[: settings.batch_size], order[settings.batch_size :]
-            loss = loss_fn(model(inputs[batch]), targets[batch])
+            loss = loss_fn(model(inputs[batch].to(device)), targets[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -94,14 +98,17 @@ def train_classifier(
 def scores_and_features(
     model: Classifier, images: np.ndarray, multi_label: bool, batch: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(class scores (N, K): softmax or per-finding sigmoid, penultimate features (N, D))."""
+    """(class scores (N, K): softmax or per-finding sigmoid, penultimate features (N, D)),
+    computed on the model's device."""
     model.eval()
+    device = module_device(model)
     scores, features = [], []
     for start in range(0, len(images), batch):
-        h = model.features(to_tensor(images[start : start + batch]))
+        h = model.features(to_tensor(images[start : start + batch]).to(device))
         logits = model.head(h)
-        scores.append(torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=1))
-        features.append(h)
+        probabilities = torch.sigmoid(logits) if multi_label else torch.softmax(logits, dim=1)
+        scores.append(probabilities.cpu())
+        features.append(h.cpu())
     return torch.cat(scores).numpy(), torch.cat(features).numpy()
 
 

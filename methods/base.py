@@ -87,7 +87,8 @@ class TrainingMethod(Protocol):
         """The round bar's text for one round's stats."""
 
     def estimate_seconds(self, config: Config) -> float:
-        """The run's expected wall time on this machine, from a short timed probe."""
+        """The run's expected wall time on this machine, from a short timed probe on its
+        runtime.device."""
 
 
 # A simulation's fixed cost (Ray and the Flower engine starting, outputs written) and its cost per

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from client.training import DPGANTrainer, DPSettings
 from common import atomic
 from common.config import Config, SiteBudget
+from common.device import resolve_device
 from common.privacy.accounting import (
     EPSILON_SLACK,
     SIZE_ESTIMATE,
@@ -124,7 +125,8 @@ class DPGAN:
         return f"local steps {steps}/{schedule.planned_steps} eps [{eps}] g_loss {g_loss:.2f}"
 
     def estimate_seconds(self, config: Config, *, probe_steps: int = 6) -> float:
-        """A few of one site's DP steps timed on its data; the sites share the cores."""
+        """A few of one site's DP steps timed on its data on runtime.device; the sites share
+        the cores."""
         # Imported here: client.site dispatches to the methods, so at import time it is not
         # ready yet.
         from client.site_config import simulated_site
@@ -137,7 +139,7 @@ class DPGAN:
                 config.model,
                 config.training,
                 DPSettings(1.0, config.privacy.max_grad_norm, min(1.0, 64 / len(site.data))),
-                torch.device("cpu"),
+                resolve_device(config.runtime.device),
             )
             trainer.train(2)  # warm-up
             started = time.perf_counter()

@@ -8,8 +8,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from client.mean_embedding import noisy_class_sums
 from common.config import Config, SiteBudget
+from common.device import resolve_device
 from common.mean_embedding import features_for
 from common.privacy.accounting import EPSILON_SLACK, calibrate_release_noise, epsilon_spent
 from common.protocol import RoundResult, SiteError, SiteReply
@@ -57,6 +60,7 @@ class MeanEmbedding:
             request,
             target_epsilon=site.policy.budget.target_epsilon,
             last=True,  # the release is the site's whole contribution
+            device=device,
         )
 
     def aggregate(self, server, replies: list[SiteReply]) -> dict:
@@ -68,6 +72,7 @@ class MeanEmbedding:
             server.multi_label,
             state.generator,
             [reply.result.release for reply in replies],
+            device=server.device,
         )
         state.generator_ema = state.generator
         seconds = time.perf_counter() - started
@@ -85,11 +90,13 @@ class MeanEmbedding:
         return f"released eps [{eps}] fit loss {stats['server']['fit_loss']:.4f}"
 
     def estimate_seconds(self, config: Config) -> float:
-        """One site's release timed on its data, then a few fit steps timed on this machine."""
+        """One site's release timed on its data, then a few fit steps timed on this machine,
+        both on runtime.device."""
         # Imported here: client.site dispatches to the methods, so at import time it is not
         # ready yet.
         from client.site_config import simulated_site
 
+        device = resolve_device(config.runtime.device)
         with tempfile.TemporaryDirectory() as scratch:
             site = simulated_site(config, 0, Path(scratch))
             started = time.perf_counter()
@@ -99,10 +106,11 @@ class MeanEmbedding:
                 features_for(config),
                 noise_multiplier=1.0,
                 count_share=config.mean_embedding.count_share,
+                device=device,
             )
             release_s = time.perf_counter() - started
             class_names, multi_label = site.data.class_names, site.data.multi_label
-        per_step = fit_seconds_per_step(config, len(class_names), multi_label)
+        per_step = fit_seconds_per_step(config, len(class_names), multi_label, device=device)
         fit_steps = config.mean_embedding.generator_steps * config.model.generator_components
         sites = config.federation.num_sites
         return (
@@ -113,10 +121,12 @@ class MeanEmbedding:
         )
 
 
-def release_round(site, config, request, *, target_epsilon: float, last: bool) -> RoundResult:
-    """The site's noised per-class embedding sums, with noise the site calibrates itself so
-    that everything its ledger holds plus this release reaches `target_epsilon` (at most its
-    budget); `last`: the site reports its budget spent."""
+def release_round(
+    site, config, request, *, target_epsilon: float, last: bool, device: torch.device
+) -> RoundResult:
+    """The site's noised per-class embedding sums, computed on `device`, with noise the site
+    calibrates itself so that everything its ledger holds plus this release reaches
+    `target_epsilon` (at most its budget); `last`: the site reports its budget spent."""
     budget = site.policy.budget
     ledger = site.open_ledger()
     with ledger.transaction():
@@ -150,6 +160,7 @@ def release_round(site, config, request, *, target_epsilon: float, last: bool) -
         features_for(config),
         noise_multiplier=sigma,
         count_share=config.mean_embedding.count_share,
+        device=device,
     )
     metrics = site.privacy_metrics(ledger, noise_multiplier=sigma, sample_rate=1.0, exhausted=last)
     return RoundResult(generator={}, discriminator=None, metrics=metrics, release=release)

@@ -65,6 +65,7 @@ class MeanEmbeddingDPGAN:
                 request,
                 target_epsilon=config.training.release_share * site.policy.budget.target_epsilon,
                 last=False,
+                device=device,
             )
         return self.dpgan.site_round(
             site,

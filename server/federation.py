@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from common.config import Config, config_to_yaml
 from common.data.federation import label_space
+from common.device import resolve_device
 from common.errors import UserError
 from common.models import build_models
 from common.protocol import RoundRequest, SiteReply, TrainRequest
@@ -58,6 +59,8 @@ def _finite(value: float) -> float | str:
 class FederationServer:
     def __init__(self, config: Config, run_dir: Path, resume: bool = False) -> None:
         self.config = config
+        # Where the server's own work runs (a method's fit, the outputs): resolved once a run.
+        self.device = resolve_device(config.runtime.device)
         self.run_dir = Path(run_dir)
         self.folder = RunFolder(self.run_dir)
         self.class_names, self.multi_label = label_space(config)
@@ -252,4 +255,5 @@ def run_federation(
             state.generator_ema,
             server.summary(),
             loss_curves=server.method.loss_curves,
+            device=server.device,
         )

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from common.conditions import group_membership, sample_conditions
 from common.config import Config
+from common.device import CPU, module_device, tensors_to
 from common.mean_embedding import RandomFourierFeatures, features_for
 from common.models import Generator, build_generator, components_of
 
@@ -32,18 +33,21 @@ def fit_generator(
     generator_state: StateDict,
     releases: list[dict[str, torch.Tensor]],
     show_progress: bool = True,
+    *,
+    device: torch.device = CPU,
 ) -> tuple[StateDict, float]:
-    """(fitted generator weights, final loss): minimise, over generated batches,
+    """(fitted generator weights on the CPU, final loss): minimise, over generated batches,
     sum over groups of |mean phi(generated images of the group) - released group mean|^2
     (groups: classes, or findings and "no finding"; see common.conditions.group_membership).
     A mixture's components are fitted one after the other, each from its own start and with
-    its own latent draws (seed + k); the loss is their mean."""
+    its own latent draws (seed + k); the loss is their mean. `device` runs the fit."""
     settings = config.mean_embedding
-    features = features_for(config)
+    features = tensors_to(features_for(config), device)
     targets, counts = class_means(releases)
-    present = counts >= 1.0
+    targets, present = targets.to(device), (counts >= 1.0).to(device)
     generator = build_generator(num_classes, config.data.resolution, config.model)
     generator.load_state_dict(generator_state)
+    generator.to(device)
     components = components_of(generator)
     # The sites are idle while the server fits: use every core, whatever OMP_NUM_THREADS
     # the simulation set for the site processes.
@@ -73,21 +77,26 @@ def fit_generator(
         bar.close()
     finally:
         torch.set_num_threads(threads)
-    state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
     return state, sum(losses) / len(losses)
 
 
 def fit_seconds_per_step(
-    config: Config, num_classes: int, multi_label: bool, *, probe_steps: int = 4
+    config: Config,
+    num_classes: int,
+    multi_label: bool,
+    *,
+    device: torch.device,
+    probe_steps: int = 4,
 ) -> float:
-    """Seconds one fit step takes here, timed on a throwaway generator and made-up targets
-    (for the run-time estimate; nothing private is read)."""
-    features = features_for(config)
+    """Seconds one fit step takes on `device`, timed on a throwaway generator and made-up
+    targets (for the run-time estimate; nothing private is read)."""
+    features = tensors_to(features_for(config), device)
     generator = components_of(build_generator(num_classes, config.data.resolution, config.model))[0]
+    generator.to(device)
     width = group_membership(torch.eye(num_classes), multi_label).shape[1]
-    dim = features(torch.zeros(1, 1, config.data.resolution, config.data.resolution)).shape[1]
-    targets = torch.zeros(width, dim)
-    present = torch.ones(width, dtype=torch.bool)
+    targets = torch.zeros(width, features.dim, device=device)
+    present = torch.ones(width, dtype=torch.bool, device=device)
     probe = replace(
         config, mean_embedding=replace(config.mean_embedding, generator_steps=probe_steps)
     )
@@ -134,8 +143,12 @@ def _fit_component(
     rng: torch.Generator,
     bar: tqdm,
 ) -> float:
-    """Fit one generator in place; returns its last loss."""
+    """Fit one generator in place, on the device of its weights; returns its last loss.
+
+    `rng` is a CPU generator and every draw is made on the CPU and then moved: a seeded fit
+    on a GPU sees the same conditions and latents as on the CPU."""
     settings = config.mean_embedding
+    device = module_device(generator)
     generator.train()
     optimizer = torch.optim.Adam(
         generator.parameters(), lr=settings.generator_lr, betas=(0.5, 0.999)
@@ -149,8 +162,8 @@ def _fit_component(
             prior=config.model.multilabel_prior,
             generator=rng,
             balanced=True,
-        )
-        z = torch.randn(len(conditions), generator.latent_dim, generator=rng)
+        ).to(device)
+        z = torch.randn(len(conditions), generator.latent_dim, generator=rng).to(device)
         phi = features(generator(z, conditions))
         membership = group_membership(conditions, multi_label)
         generated = (membership.T @ phi) / membership.sum(dim=0).clamp(min=1.0)[:, None]

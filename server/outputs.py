@@ -16,6 +16,7 @@ import torch  # noqa: E402
 
 from common.conditions import condition_rows  # noqa: E402
 from common.config import Config  # noqa: E402
+from common.device import CPU, module_device  # noqa: E402
 from common.models import AnyGenerator, build_generator  # noqa: E402
 from common.run_folder import RunFolder  # noqa: E402
 
@@ -34,15 +35,18 @@ def generate(
     seed: int,
     batch: int = 256,
 ) -> np.ndarray:
-    """uint8 images (count, R, R) for one condition, deterministic in seed."""
+    """uint8 images (count, R, R) for one condition, deterministic in seed, computed on the
+    generator's device. The latents are drawn on the CPU whatever that device is, so a seed
+    gives the same images on a GPU as on the CPU, up to floating-point noise."""
+    device = module_device(generator)
     rng = torch.Generator().manual_seed(seed)
     out = []
     for start in range(0, count, batch):
         n = min(batch, count - start)
-        z = torch.randn(n, generator.latent_dim, generator=rng)
-        c = torch.from_numpy(np.repeat(condition[None], n, axis=0))
+        z = torch.randn(n, generator.latent_dim, generator=rng).to(device)
+        c = torch.from_numpy(np.repeat(condition[None], n, axis=0)).to(device)
         images = generator(z, c).squeeze(1)
-        out.append(((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy())
+        out.append(((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0, 0), np.uint8)
 
 
@@ -134,10 +138,12 @@ def write_outputs(
     summary: dict,
     *,
     loss_curves: tuple[tuple[str, str], ...],
+    device: torch.device = CPU,
 ) -> dict:
-    """`loss_curves`: the training method's, for the training plot."""
+    """`loss_curves`: the training method's, for the training plot; `device` generates the
+    synthetic set."""
     folder = RunFolder(run_dir)
-    generator = load_generator(config, len(class_names), generator_state)
+    generator = load_generator(config, len(class_names), generator_state).to(device)
     folder.write_generator(
         state_dict=generator_state,
         class_names=class_names,

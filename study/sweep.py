@@ -8,13 +8,15 @@ A member whose outputs exist is not redone, so an interrupted sweep resumes wher
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from common import atomic
 from common.config import Config, config_from_dict, config_to_dict
+from common.device import resolve_device
 from common.errors import UserError
 from common.run_folder import RunFolder, StudyFolder
 
@@ -44,6 +46,9 @@ class SweepSettings:
     attacks: object = None  # attacks.context.AttackOptions; None = defaults
     cache_dir: Path | None = None
     stages: tuple[str, ...] = ("train", "evaluate", "attack")
+    # Where every member trains, is evaluated and attacked; None = the config's runtime.device.
+    # Not part of the pinned config: a sweep may resume on another machine.
+    device: torch.device | None = None
 
 
 # Whether a member's stage has left its output in the member's run folder.
@@ -91,6 +96,16 @@ def member_config(config: Config, epsilon: float) -> Config:
     return config_from_dict(raw)
 
 
+def on_device(config: Config, device: torch.device) -> Config:
+    """`config` with runtime.device naming `device`: what a simulation and its sites read."""
+    return replace(config, runtime=replace(config.runtime, device=device.type))
+
+
+def sweep_device(config: Config, settings: SweepSettings) -> torch.device:
+    """The device the settings name, else the config's runtime.device resolved."""
+    return settings.device or resolve_device(config.runtime.device)
+
+
 def _record_request(study_dir: Path, config: Config, epsilons: tuple[float, ...]) -> None:
     """sweep.json pins the config; resuming with another config would mix two studies.
 
@@ -111,25 +126,32 @@ def _record_request(study_dir: Path, config: Config, epsilons: tuple[float, ...]
     atomic.write_text(path, json.dumps(asked, indent=1))
 
 
-def _train(member: SweepMember, config: Config, settings: SweepSettings) -> None:
+def _train(
+    member: SweepMember, config: Config, settings: SweepSettings, device: torch.device
+) -> None:
     from server.simulation import simulate
 
     resume = member.folder.resumable
-    simulate(member_config(config, member.epsilon), member.run_dir, resume=resume)
+    member_on_device = on_device(member_config(config, member.epsilon), device)
+    simulate(member_on_device, member.run_dir, resume=resume)
 
 
-def _evaluate(member: SweepMember, config: Config, settings: SweepSettings) -> None:
+def _evaluate(
+    member: SweepMember, config: Config, settings: SweepSettings, device: torch.device
+) -> None:
     from evaluation.evaluate import EvaluationSettings, evaluate_run
 
-    evaluate_run(member.run_dir, settings.evaluation or EvaluationSettings())
+    evaluate_run(member.run_dir, settings.evaluation or EvaluationSettings(), device=device)
 
 
-def _attack(member: SweepMember, config: Config, settings: SweepSettings) -> None:
+def _attack(
+    member: SweepMember, config: Config, settings: SweepSettings, device: torch.device
+) -> None:
     from attacks.context import AttackOptions
     from attacks.suite import run_attacks
 
     cache = settings.cache_dir or member.folder.cache("attacks")
-    run_attacks(member.run_dir, None, settings.attacks or AttackOptions(), cache)
+    run_attacks(member.run_dir, None, settings.attacks or AttackOptions(), cache, device=device)
 
 
 STAGES = {"train": _train, "evaluate": _evaluate, "attack": _attack}
@@ -143,6 +165,7 @@ def run_sweep(
     estimate_s: dict[str, float] | None = None,
 ) -> list[SweepMember]:
     """Each member's missing stages, in order, one member after the other."""
+    device = sweep_device(config, settings)
     study_dir = Path(study_dir)
     study = StudyFolder(study_dir)
     _record_request(study_dir, config, epsilons)
@@ -159,7 +182,7 @@ def run_sweep(
         for member, stage in todo:
             bar.set_postfix_str(f"epsilon {member.label}: {stage}")
             started = time.perf_counter()
-            STAGES[stage](member, config, settings)
+            STAGES[stage](member, config, settings, device)
             seconds = time.perf_counter() - started
             study.append_timing({"epsilon": member.label, "stage": stage, "seconds": seconds})
             bar.update(1)
@@ -171,9 +194,11 @@ def run_sweep(
 DEFAULT_STAGE_SECONDS = {"evaluate": 600.0, "attack": 400.0}
 
 
-def estimate_stage_seconds(config: Config, study_dir: Path) -> dict[str, float]:
+def estimate_stage_seconds(
+    config: Config, study_dir: Path, *, device: torch.device
+) -> dict[str, float]:
     """Seconds per member and stage: this sweep's own timings where it has them, a short
-    timed probe of the training method's work, and reference timings otherwise."""
+    timed probe of the training method's work on `device`, and reference timings otherwise."""
     timed: dict[str, list[float]] = {}
     for row in StudyFolder(study_dir).read_timings():
         timed.setdefault(row["stage"], []).append(row["seconds"])
@@ -183,7 +208,7 @@ def estimate_stage_seconds(config: Config, study_dir: Path) -> dict[str, float]:
     if "train" not in estimate:
         from methods import method_for
 
-        estimate["train"] = method_for(config).estimate_seconds(config)
+        estimate["train"] = method_for(config).estimate_seconds(on_device(config, device))
     return estimate
 
 
@@ -204,7 +229,10 @@ def sweep_and_report(
     from study.tradeoff import compare
 
     study_dir = Path(study_dir)
-    estimate_s = estimate_stage_seconds(config, study_dir) if estimate else None
+    settings = replace(settings, device=sweep_device(config, settings))
+    estimate_s = (
+        estimate_stage_seconds(config, study_dir, device=settings.device) if estimate else None
+    )
     members = run_sweep(config, epsilons, study_dir, settings, estimate_s)
     rows = compare(members, study_dir)
     return write_report(rows, members, study_dir, f"{config.name}: privacy-utility sweep")

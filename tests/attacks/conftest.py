@@ -3,6 +3,7 @@
 import pytest
 
 from attacks.context import AttackOptions, build_context
+from common.device import CPU
 from common.run_data import load_run
 from tests.helpers.configs import ATTACK_OPTIONS
 from tests.helpers.run_folders import write_planted_run
@@ -21,6 +22,8 @@ def planted(tmp_path, cache_dir):
     def make(synthetic: str, options: AttackOptions = ATTACK_OPTIONS):
         run_dir = tmp_path / synthetic
         write_planted_run(run_dir, synthetic)
-        return build_context(load_run(run_dir), options, run_dir / "attack-figures", cache_dir)
+        return build_context(
+            load_run(run_dir), options, run_dir / "attack-figures", cache_dir, device=CPU
+        )
 
     return make

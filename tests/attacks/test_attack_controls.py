@@ -10,6 +10,7 @@ from attacks.controls import PLANTED_AUC_FLOOR, copies_in_synthetic, membership_
 from attacks.registry import ATTACKS, SYNTHETIC_ONLY, Attack
 from attacks.report import membership_level, verdict
 from attacks.suite import attack_entry, run_attacks
+from common.device import CPU
 from common.run_folder import RunFolder
 from tests.helpers.configs import ATTACK_OPTIONS
 from tests.helpers.run_folders import write_planted_run
@@ -35,7 +36,7 @@ def test_a_linkage_attacker_too_weak_on_its_data_is_inconclusive(
     write_planted_run(tmp_path / "run", "independent")
     options = dataclasses.replace(ATTACK_OPTIONS, **weakness)
 
-    report = run_attacks(tmp_path / "run", ["patient-linkage"], options, cache_dir)
+    report = run_attacks(tmp_path / "run", ["patient-linkage"], options, cache_dir, device=CPU)
 
     entry = report["attacks"]["patient-linkage"]
     power = entry["power"]

@@ -7,6 +7,7 @@ from attacks.dp_audit import attack, audit_site, bounds, is_violation
 from client.training import DPSettings
 from common.config import config_from_dict
 from common.data.federation import plan_federation
+from common.device import resolve_device
 from common.privacy.accounting import calibrate_noise_multiplier, epsilon_spent
 from common.privacy.ledger import PrivacyLedger
 from common.run_folder import RunFolder
@@ -55,6 +56,18 @@ def test_an_audit_is_reproducible_from_its_seed(planted):
 
     np.testing.assert_array_equal(first["scores"], again["scores"])
     assert not np.array_equal(first["scores"], other["scores"])
+
+
+def test_an_audit_told_to_use_the_cpu_is_the_default_audit(planted):
+    context = planted("independent")
+    data, config = context.run.members, context.run.config
+    dp = DPSettings(noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.5)
+    run = {"dp": dp, "steps": 2, "canary_count": 10, "seed": 0}
+
+    default = audit_site(data, config, **run)
+    on_cpu = audit_site(data, config, **run, device=resolve_device("cpu"))
+
+    np.testing.assert_array_equal(on_cpu["scores"], default["scores"])
 
 
 def test_a_lower_bound_above_the_accountants_epsilon_is_a_violation():

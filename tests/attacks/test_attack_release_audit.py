@@ -13,6 +13,7 @@ from attacks.suite import run_attacks
 from client import mean_embedding
 from common.config import config_from_dict
 from common.data.federation import plan_federation
+from common.device import CPU
 from common.mean_embedding import features_for
 from common.privacy.accounting import calibrate_release_noise, epsilon_spent
 from common.privacy.ledger import PrivacyLedger
@@ -98,9 +99,10 @@ def _sensitivity_doubled(monkeypatch) -> None:
 def _clipping_off(monkeypatch) -> None:
     original = mean_embedding.unit_contributions
 
-    def unclipped(data, unit_keys, features, count_share=None):
+    def unclipped(data, unit_keys, features, count_share=None, *, device):
         # Each image's contribution (norm 1 for one class), summed per unit without the clip.
-        per_image = original(data, np.arange(len(data)).astype(str), features, count_share)
+        keys = np.arange(len(data)).astype(str)
+        per_image = original(data, keys, features, count_share, device=device).cpu()
         _, unit_of_image = np.unique(unit_keys, return_inverse=True)
         summed = torch.zeros(unit_of_image.max() + 1, per_image.shape[1])
         return summed.index_add_(0, torch.from_numpy(unit_of_image), per_image)
@@ -145,7 +147,7 @@ def test_the_attack_report_states_bound_and_ceiling_of_a_correct_release(tmp_pat
     sigma, _ = _release_noise(1.0, accountant="rdp")
     _release_run(tmp_path / "run", sigma)
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir, device=CPU)
 
     entry = report["attacks"]["release-audit"]
     findings = entry["findings"]
@@ -162,7 +164,7 @@ def test_the_attack_report_flags_a_release_with_a_quarter_of_its_noise(
     _release_run(tmp_path / "run", sigma)
     _noise_divided_by_4(monkeypatch)
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir, device=CPU)
 
     assert report["verdicts"]["the DP mechanism (audit)"].startswith("PRIVACY VIOLATION")
     assert "PRIVACY VIOLATION" in RunFolder(tmp_path / "run").attacks_report.read_text()
@@ -171,7 +173,7 @@ def test_the_attack_report_flags_a_release_with_a_quarter_of_its_noise(
 def test_a_non_private_release_is_reported_as_beyond_the_audits_ceiling(tmp_path, cache_dir):
     _release_run(tmp_path / "run", 0.0)
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir, device=CPU)
 
     entry = report["attacks"]["release-audit"]
     assert math.isinf(entry["findings"]["accountant_epsilon"])
@@ -183,7 +185,7 @@ def test_a_non_private_release_is_reported_as_beyond_the_audits_ceiling(tmp_path
 def test_a_run_of_another_training_method_is_skipped_with_the_reason(tmp_path, cache_dir):
     write_planted_run(tmp_path / "run", "independent")  # training.method=dpgan: DP-SGD, no release
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir, device=CPU)
 
     skipped = report["attacks"]["release-audit"]["skipped"]
     assert "training.method=dpgan" in skipped and "dp-audit checks this run" in skipped
@@ -194,7 +196,7 @@ def test_the_dp_audit_skips_a_mean_embedding_run_by_its_method(tmp_path, cache_d
     sigma, _ = _release_noise(1.0, accountant="rdp")
     _release_run(tmp_path / "run", sigma)
 
-    report = run_attacks(tmp_path / "run", ["dp-audit"], ATTACK_OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["dp-audit"], ATTACK_OPTIONS, cache_dir, device=CPU)
 
     skipped = report["attacks"]["dp-audit"]["skipped"]
     assert "training.method=mean_embedding" in skipped and "release-audit checks" in skipped
@@ -205,6 +207,6 @@ def test_a_release_audit_without_a_ledger_says_where_it_looked(tmp_path, cache_d
     ledger = RunFolder(tmp_path / "run").site(0).ledger
     ledger.unlink()
 
-    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir)
+    report = run_attacks(tmp_path / "run", ["release-audit"], ATTACK_OPTIONS, cache_dir, device=CPU)
 
     assert str(ledger) in report["attacks"]["release-audit"]["skipped"]

@@ -8,6 +8,7 @@ from attacks.context import AttackOptions
 from attacks.registry import ATTACKS
 from attacks.suite import run_attacks
 from cli.main import main
+from common.device import CPU
 from common.run_folder import RunFolder
 from tests.helpers.configs import ATTACK_OPTIONS
 from tests.helpers.run_folders import write_planted_run
@@ -33,7 +34,7 @@ def test_the_report_flags_copies_with_numbers_figures_and_verdicts(tmp_path, cac
     write_planted_run(tmp_path / "run", "copies")
 
     report = run_attacks(
-        tmp_path / "run", ["mia-distance", "copy-detection"], ATTACK_OPTIONS, cache_dir
+        tmp_path / "run", ["mia-distance", "copy-detection"], ATTACK_OPTIONS, cache_dir, device=CPU
     )
 
     run = RunFolder(tmp_path / "run")
@@ -52,7 +53,9 @@ def test_the_report_flags_copies_with_numbers_figures_and_verdicts(tmp_path, cac
 def test_skipped_attacks_are_reported_with_their_reason(tmp_path, cache_dir):
     write_planted_run(tmp_path / "run", "independent")
 
-    report = run_attacks(tmp_path / "run", ["mia-discriminator"], AttackOptions(), cache_dir)
+    report = run_attacks(
+        tmp_path / "run", ["mia-discriminator"], AttackOptions(), cache_dir, device=CPU
+    )
 
     state = RunFolder(tmp_path / "run").site(0).training_state.name
     assert state in report["attacks"]["mia-discriminator"]["skipped"]
@@ -92,9 +95,11 @@ def test_a_run_folder_without_synthetic_images_names_the_file(tmp_path, capsys):
 
 def test_running_a_few_attacks_keeps_the_others_of_an_earlier_report(tmp_path, cache_dir):
     write_planted_run(tmp_path / "run", "copies")
-    run_attacks(tmp_path / "run", ["mia-distance"], ATTACK_OPTIONS, cache_dir)
+    run_attacks(tmp_path / "run", ["mia-distance"], ATTACK_OPTIONS, cache_dir, device=CPU)
 
-    report = run_attacks(tmp_path / "run", ["mia-epsilon-ball"], ATTACK_OPTIONS, cache_dir)
+    report = run_attacks(
+        tmp_path / "run", ["mia-epsilon-ball"], ATTACK_OPTIONS, cache_dir, device=CPU
+    )
 
     assert list(report["attacks"]) == ["mia-distance", "mia-epsilon-ball"]
     assert set(RunFolder(tmp_path / "run").read_attacks()["attacks"]) == {

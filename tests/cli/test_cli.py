@@ -113,3 +113,44 @@ def test_phantom_writes_a_site_file_the_medmnist_source_reads(tmp_path, capsys):
     assert len(data) == 20
     assert data.multi_label
     assert len(set(data.patient_ids)) == 5
+
+
+@pytest.mark.parametrize("command", ["evaluate", "attack"])
+def test_a_gpu_asked_for_on_a_machine_without_one_is_one_line(command, tmp_path, capsys):
+    from tests.helpers.run_folders import write_finished_run
+
+    run_dir = write_finished_run(tmp_path / "run", ["data.phantom.num_patients=20"])
+
+    code = main([command, str(run_dir), "--device", "cuda"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("privsynth: error: --device=cuda") and err.count("\n") == 1
+    assert "use --device=cpu or auto" in err and "Traceback" not in err
+
+
+def test_a_run_set_to_cuda_is_attacked_on_the_cpu_with_device_cpu(tmp_path, capsys):
+    from tests.helpers.run_folders import write_finished_run
+
+    run_dir = write_finished_run(
+        tmp_path / "run", ["data.phantom.num_patients=20", "runtime.device=cuda"]
+    )
+    attack = ["attack", str(run_dir), "--only", "mia-distance", "--members", "4"]
+
+    inherited = main(attack)
+    inherited_err = capsys.readouterr().err
+    overridden = main([*attack, "--device", "cpu"])
+
+    assert inherited == 2 and "use --device=cpu or auto" in inherited_err
+    assert overridden == 0
+
+
+def test_a_sweep_on_a_gpu_the_machine_lacks_stops_before_anything_is_written(tmp_path, capsys):
+    study = tmp_path / "study"
+
+    code = main(["sweep", "quickstart", "--study-dir", str(study), "--device", "cuda"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("privsynth: error: --device=cuda") and err.count("\n") == 1
+    assert not study.exists()

@@ -6,6 +6,7 @@ import torch
 
 from client.mean_embedding import noisy_class_sums, unit_contributions
 from common.data import ImageSet
+from common.device import resolve_device
 from common.mean_embedding import RandomFourierFeatures, release_weights
 
 FEATURES = RandomFourierFeatures(resolution=8, frequencies=200, bandwidths=(0.5,), seed=0)
@@ -70,6 +71,20 @@ def test_a_noiseless_release_holds_the_exact_sums_and_counts(count_share):
     labels = torch.from_numpy(data.labels)
     assert torch.allclose(release["feature_sums"], labels.T @ phi, atol=1e-4)
     assert torch.allclose(release["counts"], labels.sum(dim=0), atol=1e-4)
+
+
+def test_a_release_told_to_use_the_cpu_is_the_default_release_and_comes_back_on_the_cpu():
+    data = image_set(30)
+    keys = np.arange(30).astype(str)
+
+    default = noisy_class_sums(data, keys, FEATURES, noise_multiplier=0.0)
+    on_cpu = noisy_class_sums(
+        data, keys, FEATURES, noise_multiplier=0.0, device=resolve_device("cpu")
+    )
+
+    for name in ("feature_sums", "counts"):
+        assert torch.equal(on_cpu[name], default[name])
+        assert on_cpu[name].device == torch.device("cpu")
 
 
 def test_the_noise_has_the_calibrated_scale_and_is_fresh_each_release():

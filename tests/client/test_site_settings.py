@@ -57,6 +57,17 @@ def complete(**node_config):
     return {**base, **node_config}
 
 
+def test_a_sites_device_is_auto_unless_its_own_settings_name_one(tmp_path):
+    unset = write_site_yaml(tmp_path / "unset", **CLASSES_ONLY)["site-config"]
+    on_cpu = write_site_yaml(tmp_path / "cpu", device="cpu", **CLASSES_ONLY)["site-config"]
+
+    default = load_site_settings(complete(**{"site-config": unset}))
+    from_yaml = load_site_settings(complete(**{"site-config": on_cpu}))
+    from_node = load_site_settings(complete(**{"site-config": on_cpu, "device": "cuda"}))
+
+    assert (default.device, from_yaml.device, from_node.device) == ("auto", "cpu", "cuda")
+
+
 def test_the_ledger_key_follows_the_data_path_unless_named(tmp_path):
     site_config = write_site_yaml(tmp_path, **CLASSES_ONLY)["site-config"]
     same = load_site_settings(complete(**{"site-config": site_config}))
@@ -125,6 +136,7 @@ def test_the_gdp_accountant_is_not_accepted(tmp_path):
             {"data": {"path": "x.npz"}, "privacy": {"target_epsilon": 5, "max_epsilon": 2}},
             "max_epsilon must be >= target_epsilon",
         ),
+        ({"data": {"path": "x.npz"}, "device": "tpu"}, "device must be one of auto, cpu, cuda"),
     ],
 )
 def test_mistakes_in_site_yaml_name_the_file_and_key(tmp_path, settings, fragment):

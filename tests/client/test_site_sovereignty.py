@@ -2,16 +2,21 @@
 
 import pytest
 import torch
+import yaml
 
+from client.handler import answer_train
 from client.site import RoundRefused
+from client.site_config import site_device, site_settings
 from common.config import config_from_dict, config_to_dict
 from common.privacy.accounting import SIZE_ESTIMATE, epsilon_spent
 from common.protocol import SiteError
+from common.run_folder import SiteFolder
 from tests.helpers.datasets import write_site_npz
 from tests.helpers.sites import (
     CONFIG,
     SERVER_CONFIG,
     deployed_site,
+    encoded_requests,
     generator_state,
     make_site,
     medmnist_site_yaml,
@@ -122,3 +127,44 @@ def test_a_site_that_keeps_its_discriminator_replies_with_the_generator_only(tmp
 
     assert result.discriminator is None
     assert result.generator
+
+
+def _asking_for_a_gpu(content):
+    """A train request whose server config sets runtime.device: cuda."""
+    config = yaml.safe_load(content["request"]["config"])
+    config["runtime"] = {"device": "cuda"}
+    content["request"]["config"] = yaml.safe_dump(config)
+    return content
+
+
+def test_a_simulated_site_computes_on_the_runs_runtime_device():
+    config = config_from_dict({"runtime": {"device": "cpu"}})
+
+    assert site_device(config, None) == torch.device("cpu")
+
+
+def test_a_deployed_sites_own_device_setting_wins_over_the_servers(tmp_path):
+    node_config = medmnist_site_yaml(tmp_path, tmp_path / "site.npz", device="cpu")
+    config = config_from_dict({"runtime": {"device": "cuda"}})
+
+    assert site_device(config, site_settings(node_config)) == torch.device("cpu")
+
+
+def test_a_server_asking_for_a_gpu_does_not_stop_a_site_without_one(tmp_path):
+    node_config = medmnist_site_yaml(tmp_path, write_site_npz(tmp_path / "site.npz"))
+    content = _asking_for_a_gpu(encoded_requests("mean_embedding")[0])
+
+    reply = answer_train(content, node_config=node_config, node_id=1)
+
+    assert not isinstance(reply, SiteError)
+
+
+def test_a_site_asking_for_a_gpu_it_lacks_refuses_and_says_why_in_its_own_log(tmp_path):
+    path = write_site_npz(tmp_path / "site.npz")
+    node_config = medmnist_site_yaml(tmp_path, path, device="cuda")
+
+    reply = answer_train(encoded_requests("mean_embedding")[0], node_config=node_config, node_id=1)
+
+    assert reply == SiteError.REFUSED_POLICY
+    log = SiteFolder(tmp_path / "s").log.read_text()
+    assert "device=cuda" in log and "use device=cpu or auto" in log

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from common.device import resolve_device
 from evaluation.metrics.auc import per_class_auc
 from evaluation.training import TrainingSettings, scores_and_features, train_classifier
 
@@ -50,3 +51,17 @@ def test_the_same_seed_trains_the_same_weights():
 
     for a, b in zip(first.state_dict().values(), second.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_classifier_told_to_use_the_cpu_is_the_default_one():
+    images, labels = _bright_dark(32, seed=0)
+
+    default = train_classifier(images, labels, False, SETTINGS, 2, "test")
+    on_cpu = train_classifier(
+        images, labels, False, SETTINGS, 2, "test", device=resolve_device("cpu")
+    )
+
+    default_scores, default_features = scores_and_features(default, images, multi_label=False)
+    cpu_scores, cpu_features = scores_and_features(on_cpu, images, multi_label=False)
+    assert np.array_equal(cpu_scores, default_scores)
+    assert np.array_equal(cpu_features, default_features)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from common.device import CPU
 from evaluation.evaluate import EvaluationSettings, evaluate_run
 from evaluation.report import report_markdown
 from evaluation.training import TrainingSettings
@@ -19,7 +20,7 @@ def result(tmp_path_factory) -> dict:
     settings = EvaluationSettings(
         training=TrainingSettings(epochs=1), max_train_images=48, bootstrap_resamples=20
     )
-    return evaluate_run(run_dir, settings)
+    return evaluate_run(run_dir, settings, device=CPU)
 
 
 def _summary(result: dict) -> str:

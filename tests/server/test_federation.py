@@ -42,6 +42,19 @@ def test_the_released_generator_averages_the_rounds_aggregates_not_the_initial_o
         assert torch.allclose(server.state.generator_ema[key].double(), expected, atol=1e-6)
 
 
+def test_the_server_works_on_its_runtime_device(tmp_path):
+    server = FederationServer(tiny_config("runtime.device=cpu"), tmp_path)
+
+    assert server.device == torch.device("cpu")
+
+
+def test_a_server_asked_for_a_gpu_it_lacks_stops_before_writing_anything(tmp_path):
+    with pytest.raises(UserError, match="runtime.device=cuda"):
+        FederationServer(tiny_config("runtime.device=cuda"), tmp_path / "run")
+
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_writes_every_output(tmp_path):
     config = tiny_config()
     folder = RunFolder(tmp_path)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from common.config import config_from_dict
+from common.device import resolve_device
 from common.mean_embedding import features_for
 from common.models import build_generator
 from common.run_folder import RunFolder, site_name
@@ -73,6 +74,22 @@ def test_fitting_moves_the_generators_class_means_towards_the_release():
     with torch.no_grad():
         images = generator(torch.randn(20, 8), torch.eye(2).repeat_interleave(10, dim=0))
     assert images[:10].mean() > 0.6 and images[10:].mean() < -0.6  # 0 bright, 1 dark
+
+
+def test_a_fit_told_to_use_the_cpu_is_the_default_fit_on_a_machine_without_a_gpu():
+    config = config_from_dict({}, [*MATCHABLE, "mean_embedding.generator_steps=5"])
+    torch.manual_seed(0)
+    start = build_generator(2, 28, config.model).state_dict()
+    release = bright_and_dark_release(config)
+
+    default, default_loss = fit_generator(config, 2, False, start, [release], show_progress=False)
+    on_cpu, cpu_loss = fit_generator(
+        config, 2, False, start, [release], show_progress=False, device=resolve_device("cpu")
+    )
+
+    assert cpu_loss == default_loss
+    assert all(torch.equal(on_cpu[key], default[key]) for key in default)
+    assert all(value.device == torch.device("cpu") for value in on_cpu.values())
 
 
 def test_a_mean_embedding_run_is_one_release_per_site_then_the_server_fit(tmp_path):

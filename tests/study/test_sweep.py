@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from attacks.registry import MECHANISM_AUDIT, SYNTHETIC_ONLY
 from common.config import config_from_dict
@@ -13,9 +14,11 @@ from study.html_report import write_report
 from study.sweep import (
     SweepSettings,
     member_config,
+    on_device,
     parse_epsilons,
     plan_sweep,
     run_sweep,
+    sweep_device,
 )
 from study.tradeoff import compare, strongest_membership_attack
 from tests.helpers.browser import chromium_path
@@ -46,6 +49,22 @@ def test_each_member_gets_its_epsilon_for_every_site(tmp_path):
     assert [m.run_dir.name for m in members] == ["eps-1", "eps-inf"]
     assert private.site_budget(0).target_epsilon == private.site_budget(1).target_epsilon == 1.0
     assert not member_config(config, math.inf).private
+
+
+def test_a_member_trains_on_the_sweeps_device_whatever_its_config_says():
+    config = config_from_dict({}, [*SWEEP, "runtime.device=cuda"])
+    settings = SweepSettings(device=torch.device("cpu"))
+
+    member = on_device(member_config(config, 1.0), sweep_device(config, settings))
+
+    assert member.runtime.device == "cpu"
+    assert member.privacy.target_epsilon == 1.0
+
+
+def test_without_a_device_of_its_own_the_sweep_uses_the_configs_runtime_device():
+    config = config_from_dict({}, [*SWEEP, "runtime.device=cpu"])
+
+    assert sweep_device(config, SweepSettings()) == torch.device("cpu")
 
 
 def fake_member(run_dir, epsilon, tstr, mia_auc):
