@@ -37,23 +37,13 @@ def main() -> None:
     config = run.config
     clip = config.privacy.max_grad_norm
     trainer, _, sigma = one_site_trainer(run, config, args.epsilon, args.steps, args.seed)
-    optimizer = trainer.d_optimizer
-    clip_and_noise = optimizer.pre_step
-    norms: list[torch.Tensor] = []
-
-    def record_then_clip(*args, **kwargs):
-        per_layer = [p.grad_sample.flatten(1).norm(dim=1) for p in optimizer.params]
-        norms.append(torch.stack(per_layer, dim=1).norm(dim=1))
-        return clip_and_noise(*args, **kwargs)
-
-    optimizer.pre_step = record_then_clip
     print(f"clip norm {clip}, noise multiplier {sigma:.3f}")
     print("| step | real median | real p90 | generated median | generated p90 | rows clipped |")
     print("|---|---|---|---|---|---|")
     for step in range(1, args.steps + 1):
         trainer.train(1)
         if step in REPORT_AT:
-            batch = norms[-1]
+            batch = trainer.clipping.per_sample_norms  # this step's rows, before clipping
             generated = config.training.batch_size  # the last rows; real rows vary (Poisson)
             real, fake = batch[:-generated], batch[-generated:]
             print(

@@ -1,7 +1,8 @@
 """Local DP-GAN training at one site, independent of Flower.
 
-Each local step is one DP-SGD step of the discriminator (Opacus per-sample gradients,
-clipping and Gaussian noise over a Poisson-sampled batch of private records); every
+Each local step is one DP-SGD step of the discriminator (per-sample clipping by
+client/per_sample_clipping.py, Gaussian noise by Opacus, over a Poisson-sampled batch of
+private records); every
 `discriminator_steps_per_generator_step` steps the site's generator copy takes one step
 through the discriminator, which is post-processing of a DP output. Several D steps per
 G step is what makes DP-SGD GANs work (Bie et al. 2023, "DP-GAN revisited"). With
@@ -13,25 +14,22 @@ The sensitivity of a step to one private record is C / B whatever the generated 
 are: each row's gradient is clipped separately.
 """
 
-import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from opacus import GradSampleModule
-from opacus.optimizers import DPOptimizer
+from opacus.optimizers import DPOptimizerFastGradientClipping
 from torch.nn import functional as F
 
 from client.augment import augment
+from client.per_sample_clipping import PerSampleClipping
 from client.sampling import PoissonSampler
 from common.conditions import sample_conditions
 from common.config import ModelConfig, TrainingConfig
 from common.data import ImageSet
 from common.models import build_models
-
-# Opacus' hooks fire on D's outputs while the images need no gradient; that is expected.
-warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
 
 
 def to_tensors(data: ImageSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,9 +108,14 @@ class DPGANTrainer:
         d_optimizer = torch.optim.Adam(
             self.discriminator.parameters(), lr=training.discriminator_lr, betas=betas
         )
+        self.base_d_optimizer = d_optimizer
+        self.clipping: PerSampleClipping | None = None
+        self.d_optimizer: torch.optim.Optimizer = d_optimizer
         if dp.private:
-            self.d_module = GradSampleModule(self.discriminator, loss_reduction="sum")
-            self.d_optimizer = DPOptimizer(
+            self.clipping = PerSampleClipping(self.discriminator, max_grad_norm=dp.max_grad_norm)
+            # Takes the clipped sum from .grad, adds the noise and divides by the expected
+            # batch size.
+            self.d_optimizer = DPOptimizerFastGradientClipping(
                 d_optimizer,
                 noise_multiplier=dp.noise_multiplier,
                 max_grad_norm=dp.max_grad_norm,
@@ -120,11 +123,6 @@ class DPGANTrainer:
                 loss_reduction="mean",
                 generator=torch.Generator(device=device).manual_seed(noise_seed),
             )
-            self.base_d_optimizer = d_optimizer
-        else:
-            self.d_module = self.discriminator
-            self.d_optimizer = d_optimizer
-            self.base_d_optimizer = d_optimizer
         self.step_count = 0
 
     # ---- state ------------------------------------------------------------------------
@@ -179,14 +177,18 @@ class DPGANTrainer:
         too keeps the real and generated terms on the same scale, as in the non-private loss.
         """
         n = len(real)
-        logits = self.d_module(torch.cat([real, fake]), torch.cat([real_condition, fake_condition]))
+        images = torch.cat([real, fake])
+        with self.clipping.record() if self.clipping else nullcontext():
+            logits = self.discriminator(images, torch.cat([real_condition, fake_condition]))
         fake_loss = F.softplus(logits[n:])
         loss = (F.softplus(-logits[:n]).sum() + fake_loss.sum()) / (
             1 if self.dp.private else self.training.batch_size
         )
         self.d_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.dp.private:
+        if self.clipping is None:
+            loss.backward()
+        else:
+            self.clipping.backward(loss)
             self.d_optimizer.pre_step()
         fake_logits = logits[n:].detach()
         return float(fake_loss.detach().mean()), float((fake_logits < 0).float().mean())
@@ -215,11 +217,9 @@ class DPGANTrainer:
         z, condition = self._fake_batch(half)
         z = torch.cat([z, torch.randn(z.shape, generator=self.torch_rng).to(self.device)])
         condition = torch.cat([condition, condition])
-        if self.dp.private:
-            self.d_module.disable_hooks()
         images = self.generator(z, condition)
         seen = augment(images, self.torch_rng) if self.training.augmentation else images
-        adversarial = F.softplus(-self.d_module(seen, condition)).mean()
+        adversarial = F.softplus(-self.discriminator(seen, condition)).mean()
         loss = adversarial
         if self.training.mode_seeking_weight > 0:
             loss = loss + self.training.mode_seeking_weight * mode_seeking_penalty(
@@ -228,8 +228,6 @@ class DPGANTrainer:
         self.g_optimizer.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.generator.parameters()))
         self.g_optimizer.step()
-        if self.dp.private:
-            self.d_module.enable_hooks()
         return float(adversarial.detach())
 
     def train(self, steps: int, on_step: Callable[[], None] | None = None) -> dict[str, float]:
