@@ -14,7 +14,6 @@ usage: .venv/bin/python benchmarks/dp_step_cost.py [--architectures dcgan,resnet
 """
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -26,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # A sibling script: this folder is on sys.path when the script runs.
-from machine import commit, machine_description  # noqa: E402
+from machine import write_result  # noqa: E402
 
 from client.training import DPGANTrainer, DPSettings  # noqa: E402
 from common.config import ModelConfig, TrainingConfig  # noqa: E402
@@ -148,30 +147,20 @@ def main() -> None:
             )
             print("| " + " | ".join(map(str, row)) + " |", flush=True)
             rows.append(row)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "dp-step-cost",
-                "title": "DP discriminator step cost vs non-private",
-                "commit": commit(),
-                "date": time.strftime("%Y-%m-%d"),
-                "command": shlex.join(
-                    [".venv/bin/python", "benchmarks/dp_step_cost.py", *sys.argv[1:]]
-                ),
-                "machine": machine_description(args.device),
-                "note": (
-                    f"one local step: a D step on a Poisson batch of expected size {args.batch} "
-                    "plus its share of a G step; one torch thread; mean over "
-                    f"{args.repeats} repeats ± half the range"
-                ),
-                "target": "ratio <= 1.15",
-                "columns": columns,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        args.out,
+        device=args.device,
+        benchmark="dp-step-cost",
+        title="DP discriminator step cost vs non-private",
+        command=shlex.join([".venv/bin/python", "benchmarks/dp_step_cost.py", *sys.argv[1:]]),
+        note=(
+            f"one local step: a D step on a Poisson batch of expected size {args.batch} "
+            "plus its share of a G step; one torch thread; mean over "
+            f"{args.repeats} repeats ± half the range"
+        ),
+        target="ratio <= 1.15",
+        columns=columns,
+        rows=rows,
     )
 
 

@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # A sibling module: this folder is on sys.path when the script runs.
-from machine import commit, machine_description  # noqa: E402
+from machine import write_result  # noqa: E402
 
 from common.config import load_config  # noqa: E402
 from common.mean_embedding import features_for  # noqa: E402
@@ -192,23 +192,15 @@ def main() -> None:
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     for row in rows:
         print("| " + " | ".join(map(str, row)) + " |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "gpu",
-                "title": "GPU against CPU" if has_gpu else "GPU against CPU (no GPU was available)",
-                "commit": commit(),
-                "date": time.strftime("%Y-%m-%d"),
-                "command": shlex.join(["benchmarks/gpu.sh", *sys.argv[1:]]),
-                "machine": machine_description("cuda" if has_gpu else "cpu"),
-                "note": "no GPU was available: the CPU half only" if not has_gpu else "",
-                "columns": columns,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        args.out,
+        device="cuda" if has_gpu else "cpu",
+        benchmark="gpu",
+        title="GPU against CPU" if has_gpu else "GPU against CPU (no GPU was available)",
+        command=shlex.join(["benchmarks/gpu.sh", *sys.argv[1:]]),
+        note="no GPU was available: the CPU half only" if not has_gpu else "",
+        columns=columns,
+        rows=rows,
     )
     print(f"wrote {args.out}")
 

@@ -1,8 +1,10 @@
 """What a benchmark's result file says about where it ran: the commit and the machine."""
 
+import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 import torch
@@ -40,3 +42,15 @@ def machine_description(device: str = "cpu") -> str:
     if device != "cpu" and torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name(0)}"
     return text
+
+
+def write_result(path: Path, *, device: str, **fields) -> None:
+    """A benchmark's result file: its fields with the commit, the date and the machine."""
+    result = {
+        **fields,
+        "commit": commit(),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine_description(device),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")

@@ -10,7 +10,6 @@ usage: .venv/bin/python benchmarks/site_scaling.py [--sites 3,10,30] [--rounds 3
 """
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -22,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # A sibling module: this folder is on sys.path when the script runs.
-from machine import commit, machine_description  # noqa: E402
+from machine import write_result  # noqa: E402
 
 from common.run_folder import RunFolder  # noqa: E402
 
@@ -120,36 +119,26 @@ def main() -> None:
             ]
             print("| " + " | ".join(map(str, row)) + " |", flush=True)
             rows.append(row)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "benchmark": "site-scaling",
-                "title": "Simulated sites on one machine: time per round and peak memory",
-                "commit": commit(),
-                "date": time.strftime("%Y-%m-%d"),
-                "command": shlex.join(
-                    [".venv/bin/python", "benchmarks/site_scaling.py", *sys.argv[1:]]
-                ),
-                "machine": machine_description(args.device),
-                "note": (
-                    f"quickstart preset at 28 px, DP-GAN at epsilon 10, {args.rounds} rounds of "
-                    f"{args.local_steps} local steps; time per round is the mean over rounds "
-                    "after the first (± half the range); peak memory is the largest sum of PSS "
-                    "over the run's processes, sampled each second"
-                ),
-                "columns": [
-                    "sites",
-                    "first round s",
-                    "time per round s",
-                    "peak memory GiB",
-                    "wall s",
-                ],
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        args.out,
+        device=args.device,
+        benchmark="site-scaling",
+        title="Simulated sites on one machine: time per round and peak memory",
+        command=shlex.join([".venv/bin/python", "benchmarks/site_scaling.py", *sys.argv[1:]]),
+        note=(
+            f"quickstart preset at 28 px, DP-GAN at epsilon 10, {args.rounds} rounds of "
+            f"{args.local_steps} local steps; time per round is the mean over rounds "
+            "after the first (± half the range); peak memory is the largest sum of PSS "
+            "over the run's processes, sampled each second"
+        ),
+        columns=[
+            "sites",
+            "first round s",
+            "time per round s",
+            "peak memory GiB",
+            "wall s",
+        ],
+        rows=rows,
     )
     print(f"wrote {args.out}")
 
