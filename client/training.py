@@ -24,6 +24,7 @@ from opacus.optimizers import DPOptimizerFastGradientClipping
 from torch.nn import functional as F
 
 from client.augment import augment
+from client.memory import keep_freed_memory
 from client.per_sample_clipping import PerSampleClipping
 from client.sampling import PoissonSampler
 from common.conditions import sample_conditions
@@ -81,6 +82,7 @@ class DPGANTrainer:
         device: torch.device,
         secret_seed: int | None = None,
     ) -> None:
+        keep_freed_memory()  # steps reuse the memory of the step before
         self.model_config = model
         self.training = training
         self.dp = dp
