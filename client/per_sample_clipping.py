@@ -37,13 +37,12 @@ NORM_EPSILON = 1e-6
 # convolution kernels that form per-sample gradients (measured on CPU).
 GHOST_SPEED = 0.6
 
-# Per-sample work is done a few rows at a time, its temporaries bounded by about this many
-# numbers: small enough to stay in cache and to be reused by the allocator instead of being
-# mapped afresh (page faults) at every step.
+# Per-sample work that is not kept is done a few rows at a time, its temporaries bounded by
+# about this many numbers, so that they stay in cache.
 CHUNK_NUMBERS = 1 << 18
 
-# A layer's per-sample gradients, where formed, are kept for the clipped sum when they hold
-# at most this many numbers (in a buffer reused from step to step, for the same reason).
+# A layer's per-sample gradients, where formed, are formed for all rows at once and kept for
+# the clipped sum when they hold at most this many numbers.
 KEEP_NUMBERS = 1 << 23
 
 SUPPORTED = "nn.Linear and nn.Conv2d (groups=1, padding_mode='zeros', integer padding)"
@@ -201,14 +200,12 @@ def _ghost_squared_norms(layer: nn.Module, x: torch.Tensor, gradient: torch.Tens
 
 
 def _direct_squared_norms(
-    layer: nn.Module, x: torch.Tensor, gradient: torch.Tensor, keep: torch.Tensor | None
+    layer: nn.Module, x: torch.Tensor, gradient: torch.Tensor
 ) -> torch.Tensor:
-    """From per-sample gradients, copied into `keep` (rows, d * p) unless it is None."""
+    """From per-sample gradients formed a few rows at a time and let go."""
 
     def chunk_norms(rows: slice) -> torch.Tensor:
         per_sample = _per_sample_weight_gradients(layer, x[rows], gradient[rows])
-        if keep is not None:
-            keep[rows] = per_sample
         return torch.linalg.vector_norm(per_sample, dim=1)
 
     chunks = _row_chunks(len(x), layer.weight.numel())
@@ -222,32 +219,37 @@ def _trainable(parameter: nn.Parameter | None) -> bool:
 class _LayerStep:
     """One layer's part of a step: its rows' squared gradient norms, then its clipped sums.
 
-    `keep`, when given, is a (rows, d * p) buffer for the per-sample weight gradients: where
-    they are formed anyway, their clip-weighted sum over rows is much cheaper than a second
-    weight gradient from scaled output gradients.
+    Where per-sample weight gradients are formed and few enough (KEEP_NUMBERS), they are kept:
+    their clip-weighted sum over rows is much cheaper than a second weight gradient from
+    scaled output gradients.
     """
 
-    def __init__(
-        self, layer: nn.Module, x: torch.Tensor, gradient: torch.Tensor, keep: torch.Tensor | None
-    ) -> None:
+    def __init__(self, layer: nn.Module, x: torch.Tensor, gradient: torch.Tensor) -> None:
         self.layer, self.x, self.gradient = layer, x, gradient
         e = _output_gradients(layer, gradient)
         self.ghost = _prefers_ghost(
             positions=e.shape[2], inputs=layer.weight[0].numel(), outputs=e.shape[1]
         )
-        self.kept = None if self.ghost else keep
+        self.keeps = (
+            not self.ghost
+            and _trainable(layer.weight)
+            and len(x) * layer.weight.numel() <= KEEP_NUMBERS
+        )
+        self.kept: torch.Tensor | None = None
         self.per_sample_bias = e.sum(2) if _trainable(layer.bias) else None
 
     def squared_norms(self) -> torch.Tensor:
         squared = self.gradient.new_zeros(len(self.x))
-        if _trainable(self.layer.weight):
-            if self.ghost:
-                squared += _ghost_squared_norms(self.layer, self.x, self.gradient)
-            else:
-                squared += _direct_squared_norms(self.layer, self.x, self.gradient, self.kept)
+        if self.keeps:
+            self.kept = _per_sample_weight_gradients(self.layer, self.x, self.gradient)
+            squared += torch.linalg.vector_norm(self.kept, dim=1).square()
+        elif _trainable(self.layer.weight) and self.ghost:
+            squared += _ghost_squared_norms(self.layer, self.x, self.gradient)
+        elif _trainable(self.layer.weight):
+            squared += _direct_squared_norms(self.layer, self.x, self.gradient)
         if self.per_sample_bias is not None:
             squared += torch.linalg.vector_norm(self.per_sample_bias, dim=1).square()
-        if self.kept is not None or not _trainable(self.layer.weight):
+        if self.keeps or not _trainable(self.layer.weight):
             self.x = self.gradient = None  # the sums need neither: let them go
         return squared
 
@@ -268,7 +270,7 @@ class _Capture:
     """A layer's input and output from the recorded forward pass."""
 
     input: torch.Tensor | None
-    output: torch.Tensor
+    output: torch.Tensor | None
     output_version: int
     input_needs_grad: bool
 
@@ -290,7 +292,6 @@ class PerSampleClipping:
         self.per_sample_norms = torch.zeros(0)
         self._captures: dict[nn.Module, _Capture] = {}
         self._inputs_need_grad = False
-        self._buffers: dict[nn.Module, torch.Tensor] = {}
         self._steps: list[_LayerStep] = []
         self._squared: torch.Tensor | None = None
 
@@ -326,23 +327,11 @@ class PerSampleClipping:
     def _measure(self, layer: nn.Module, capture: _Capture, gradient: torch.Tensor) -> None:
         if not len(gradient):  # an empty (Poisson-sampled) batch: no row, no gradient
             return
-        keep = self._keep_buffer(layer, gradient)
-        step = _LayerStep(layer, capture.input, gradient, keep)
+        step = _LayerStep(layer, capture.input, gradient)
         capture.input = None  # the step holds it if it needs it
         squared = step.squared_norms()
         self._squared = squared if self._squared is None else self._squared + squared
         self._steps.append(step)
-
-    def _keep_buffer(self, layer: nn.Module, like: torch.Tensor) -> torch.Tensor | None:
-        """A (rows, d * p) buffer for `layer`'s per-sample weight gradients, or None where
-        they would be too many to keep."""
-        rows, width = len(like), layer.weight.numel()
-        if not _trainable(layer.weight) or rows * width > KEEP_NUMBERS:
-            return None
-        buffer = self._buffers.get(layer)
-        if buffer is None or buffer.numel() < rows * width or buffer.device != like.device:
-            buffer = self._buffers[layer] = like.new_empty(rows * width)
-        return buffer[: rows * width].view(rows, width)
 
     def backward(self, loss: torch.Tensor) -> None:
         """Set each parameter's .grad to the sum over rows of its clipped gradients."""
@@ -350,7 +339,13 @@ class PerSampleClipping:
             raise RuntimeError("backward() needs a forward pass run inside record()")
         captures, self._captures = list(self._captures.values()), {}
         self._steps, self._squared = [], None
-        _run_backward(captures, loss, everywhere=self._inputs_need_grad)
+        try:
+            _run_backward(captures, loss, everywhere=self._inputs_need_grad)
+        finally:
+            for capture in captures:
+                # Each output's hook holds its capture: a cycle that would keep the output,
+                # and the graph behind it, alive until the garbage collector runs.
+                capture.output = None
         steps, squared = self._steps, self._squared
         self._steps, self._squared = [], None
         norms = loss.new_zeros(0) if squared is None else squared.sqrt()
