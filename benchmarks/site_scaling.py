@@ -28,6 +28,19 @@ from common.run_folder import RunFolder  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "site-scaling.json"
 GIB = 2**30
+MACHINE_GIB = 24  # the reference machine's memory
+
+
+def sites_that_fit(results: list[dict], *, memory_gib: float) -> tuple[float, float, int]:
+    """(base GiB, GiB per site, sites within memory_gib) from a least-squares line through
+    the measured peaks."""
+    sites = [r["sites"] for r in results]
+    peaks = [r["peak_gib"] for r in results]
+    mean_sites, mean_peak = sum(sites) / len(sites), sum(peaks) / len(peaks)
+    spread = sum((n - mean_sites) ** 2 for n in sites)
+    slope = sum((n - mean_sites) * (g - mean_peak) for n, g in zip(sites, peaks)) / spread
+    base = mean_peak - slope * mean_sites
+    return base, slope, int((memory_gib - base) / slope) if slope > 0 else -1  # -1: no limit
 
 
 def descendants(root: int) -> list[int]:
@@ -106,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     print("| sites | first round s | time per round s | peak memory GiB | wall s |")
     print("|---|---|---|---|---|")
-    rows = []
+    rows, results = [], []
     with tempfile.TemporaryDirectory(prefix="site-scaling-") as scratch:
         for sites in map(int, args.sites.split(",")):
             result = run_federation(sites, args, Path(scratch))
@@ -119,6 +132,20 @@ def main() -> None:
             ]
             print("| " + " | ".join(map(str, row)) + " |", flush=True)
             rows.append(row)
+            results.append(result)
+    fit = ""
+    if len(results) >= 2:
+        base, per_site, fitting = sites_that_fit(results, memory_gib=MACHINE_GIB)
+        fit = (
+            f"; peak memory ~ {base:.2f} GiB + {per_site * 1024:.1f} MiB per site "
+            "(least squares over the rows), so "
+            + (
+                f"{MACHINE_GIB} GiB holds about {fitting} sites"
+                if fitting >= 0
+                else "it does not grow with the number of sites here"
+            )
+        )
+        print(fit[2:])
     write_result(
         args.out,
         device=args.device,
@@ -129,7 +156,7 @@ def main() -> None:
             f"quickstart preset at 28 px, DP-GAN at epsilon 10, {args.rounds} rounds of "
             f"{args.local_steps} local steps; time per round is the mean over rounds "
             "after the first (± half the range); peak memory is the largest sum of PSS "
-            "over the run's processes, sampled each second"
+            "over the run's processes, sampled each second" + fit
         ),
         columns=[
             "sites",
