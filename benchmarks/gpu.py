@@ -197,7 +197,9 @@ def main() -> None:
         device="cuda" if has_gpu else "cpu",
         benchmark="gpu",
         title="GPU against CPU" if has_gpu else "GPU against CPU (no GPU was available)",
-        command=shlex.join(["benchmarks/gpu.sh", *sys.argv[1:]]),
+        command=shlex.join(
+            ["benchmarks/gpu.sh", str(args.pneumoniamnist), *(["--quick"] if args.quick else [])]
+        ),
         note="no GPU was available: the CPU half only" if not has_gpu else "",
         columns=columns,
         rows=rows,
