@@ -100,23 +100,29 @@ def _is_pointwise(layer: nn.Module) -> bool:
 
 
 def _activations(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Input activations per position, (B, d, L)."""
+    """Input activations per position, (B, d, L). A convolution's d inputs of a position come
+    kernel offset first, then channel, not in its weight's order: they serve only Gram
+    matrices over positions, which any fixed order of the d inputs leaves unchanged."""
     if isinstance(layer, nn.Linear):
         return x.reshape(len(x), -1, x.shape[-1]).transpose(1, 2)
     if _is_pointwise(layer):
         return x.flatten(2)
-    # A strided view of the padded input, copied once: cheaper on a CPU than F.unfold.
+    # A strided view of the padded input, copied once: cheaper on a CPU than F.unfold, and
+    # cheaper still with the channels innermost, where the copy moves runs of them at a time.
     (ph, pw), (kh, kw), (dh, dw), (sh, sw) = (
         layer.padding,
         layer.kernel_size,
         layer.dilation,
         layer.stride,
     )
-    padded = F.pad(x, (pw, pw, ph, ph))
+    padded = F.pad(x, (pw, pw, ph, ph)).contiguous(memory_format=torch.channels_last)
     patches = padded.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)
     patches = patches[..., ::dh, ::dw]  # (B, C, H', W', kh, kw)
     rows, channels, height, width = patches.shape[:4]
-    return patches.permute(0, 1, 4, 5, 2, 3).reshape(rows, channels * kh * kw, height * width)
+    by_position = patches.permute(0, 2, 3, 4, 5, 1).reshape(
+        rows, height * width, kh * kw * channels
+    )
+    return by_position.transpose(1, 2)
 
 
 def _output_gradients(layer: nn.Module, gradient: torch.Tensor) -> torch.Tensor:
