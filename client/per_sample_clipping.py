@@ -249,10 +249,9 @@ class _LayerStep:
         if self.keeps:
             self.kept = _per_sample_weight_gradients(self.layer, self.x, self.gradient)
             squared += torch.linalg.vector_norm(self.kept, dim=1).square()
-        elif _trainable(self.layer.weight) and self.ghost:
-            squared += _ghost_squared_norms(self.layer, self.x, self.gradient)
         elif _trainable(self.layer.weight):
-            squared += _direct_squared_norms(self.layer, self.x, self.gradient)
+            norms = _ghost_squared_norms if self.ghost else _direct_squared_norms
+            squared += norms(self.layer, self.x, self.gradient)
         if self.per_sample_bias is not None:
             squared += torch.linalg.vector_norm(self.per_sample_bias, dim=1).square()
         if self.keeps or not _trainable(self.layer.weight):
