@@ -37,6 +37,8 @@ def page_faults(mode: str) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc allocator settings")
 def test_freed_memory_is_kept_while_training_and_given_back_between_rounds():
-    # A page is 4 KiB: a step's 31 MiB faulted in afresh is thousands of faults.
-    assert page_faults("keep") < 50
-    assert page_faults("release") > 1000
+    # A page is 4 KiB: a step's 31 MiB faulted in afresh is about 8000 faults. Kept, none in
+    # most processes; in some, glibc still maps one of the tensors afresh at each step.
+    kept, released = page_faults("keep"), page_faults("release")
+    assert released > 1000
+    assert kept < released / 4
