@@ -2,6 +2,7 @@
 
 from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 
+from client.server_settings import check_request_fields
 from client.site import RoundRefused
 from common.protocol import SiteError
 
@@ -62,3 +63,6 @@ def check_request_content(content: RecordDict, site: str, limit_bytes: float) ->
             SiteError.MALFORMED_REQUEST,
             f"{refuse}: malformed request (unknown field {unknown[0]!r})",
         )
+    problem = check_request_fields(dict(fields))
+    if problem:
+        raise RoundRefused(SiteError.MALFORMED_REQUEST, f"{refuse}: {problem}")

@@ -16,8 +16,10 @@ import yaml
 from flwr.app import RecordDict
 
 from client.guard import check_request_content
-from client.site import RoundRefused
+from client.server_settings import check_server_settings
+from client.site import RoundRefused, weights_problem
 from client.site_config import is_deployed, site_device, site_from_context, site_settings
+from client.site_settings import SiteSettings
 from common.config import config_from_dict
 from common.errors import UserError
 from common.protocol import SiteError, decode_request, encode_reply
@@ -56,6 +58,9 @@ def answer_train(content: RecordDict, *, node_config: dict, node_id: int) -> Rec
         check_request_content(content, name, limit)
         request = _stage(SiteError.MALFORMED_REQUEST, decode_request, content)
         config = _stage(SiteError.MALFORMED_REQUEST, _parse_config, request.config_yaml)
+        # Every number from the server within the site's ranges, and the weights the model's,
+        # before any data is read.
+        _check_before_data(config, request, settings, name)
         torch.set_num_threads(config.runtime.threads_per_site)
         # Like its other settings, a missing GPU the site asked for refuses the round.
         device = _stage(SiteError.REFUSED_POLICY, site_device, config, settings)
@@ -88,6 +93,23 @@ def answer_train(content: RecordDict, *, node_config: dict, node_id: int) -> Rec
         _log_locally(state, f"site {name}: internal error: {error!r}", warning=False)
         return SiteError.INTERNAL_ERROR
     return encode_reply(site.policy.name, result)
+
+
+def _check_before_data(config, request, settings: SiteSettings | None, name: str) -> None:
+    problem = check_server_settings(config)
+    if not problem and settings is not None:
+        # A deployed site's classes are the ones it declares, so the check needs no data.
+        problem = weights_problem(
+            config,
+            request.generator,
+            request.discriminator,
+            num_classes=len(settings.class_names),
+            resolution=config.data.resolution,
+        )
+    if problem:
+        raise RoundRefused(
+            SiteError.MALFORMED_REQUEST, f"site {name} refuses the request: {problem}"
+        )
 
 
 def _parse_config(text: str):

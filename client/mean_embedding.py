@@ -37,7 +37,8 @@ def unit_contributions(
     feature_weight, count_weight = release_weights(features.dim, count_share)
     features = tensors_to(features, device)
     images, labels = to_tensors(data, device)
-    rows = []
+    groups = data.num_classes + int(data.multi_label)
+    rows = [images.new_zeros(0, groups * (features.dim + 1))]  # an empty site sums to zero
     with torch.no_grad():
         for start in range(0, len(data), BATCH):
             phi = features(images[start : start + BATCH])
@@ -46,9 +47,21 @@ def unit_contributions(
             rows.append(torch.cat([weighted, count_weight * g], dim=1))
     per_image = torch.cat(rows)
     _, unit_of_image = np.unique(unit_keys, return_inverse=True)
-    per_unit = per_image.new_zeros(unit_of_image.max() + 1, per_image.shape[1])
+    per_unit = per_image.new_zeros(len(np.unique(unit_keys)), per_image.shape[1])
     per_unit.index_add_(0, torch.from_numpy(unit_of_image).to(device), per_image)
-    return per_unit / per_unit.norm(dim=1, keepdim=True).clamp(min=1.0)
+    return clip_rows(per_unit)
+
+
+def clip_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Each row scaled to L2 norm at most 1; a row that is not finite, or whose norm is not,
+    becomes zero. So every row is finite with norm <= 1 whatever the features or settings
+    were, and each depends on its own unit alone: the sum's sensitivity is 1."""
+    finite = torch.isfinite(rows).all(dim=1, keepdim=True)
+    rows = torch.where(finite, rows, torch.zeros_like(rows))
+    # In double: a finite float32 row's squared norm can overflow in float32.
+    norms = torch.linalg.vector_norm(rows.double(), dim=1, keepdim=True)
+    scale = (1.0 / norms.clamp(min=1.0)).to(rows.dtype)
+    return torch.where(torch.isfinite(norms), rows * scale, torch.zeros_like(rows))
 
 
 def noisy_class_sums(

@@ -13,7 +13,9 @@ backward pass reaches it). Per layer the squared norm comes from whichever is ch
 - ghost: ||g_i||^2 = sum_{l,l'} (a_il . a_il') (e_il . e_il'), Gram matrices over positions,
   ~ B L^2 (d + p), never forming g_i.
 
-Then sum_i c_i g_i is the c-weighted sum of the g_i where they were formed and are few
+A row whose norm is not finite (NaN or overflow anywhere in its gradient) counts as zero, so
+every row's contribution is finite with norm at most C whatever the weights. Then
+sum_i c_i g_i is the c-weighted sum of the g_i where they were formed and are few
 enough to keep, or else the layer's ordinary weight gradient for the output gradients scaled
 row by row by c_i (book-keeping, Bu et al. 2023): no second backward pass. The backward
 pass itself runs with respect to layer outputs only, so autograd never spends time on the
@@ -258,16 +260,30 @@ class _LayerStep:
             self.x = self.gradient = None  # the sums need neither: let them go
         return squared
 
-    def clipped_sums(self, factors: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        """(weight, bias) gradients summed over rows, each row's scaled by its clip factor."""
+    def clipped_sums(
+        self, factors: torch.Tensor, dropped: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        """(weight, bias) gradients summed over rows, each row's scaled by its clip factor;
+        the rows in `dropped` (a mask, or None for none) count as zero, whatever they hold."""
+        kept, per_sample_bias, x, gradient = self.kept, self.per_sample_bias, self.x, self.gradient
+        if dropped is not None:
+            kept, per_sample_bias, x, gradient = (
+                None if rows is None else _zero_rows(rows, dropped)
+                for rows in (kept, per_sample_bias, x, gradient)
+            )
         weight = None
-        if self.kept is not None:
-            weight = (factors @ self.kept).view_as(self.layer.weight)
+        if kept is not None:
+            weight = (factors @ kept).view_as(self.layer.weight)
         elif _trainable(self.layer.weight):
-            scaled = self.gradient * factors.view(-1, *[1] * (self.gradient.dim() - 1))
-            weight = _weight_gradient(self.layer, self.x, scaled)
-        bias = None if self.per_sample_bias is None else factors @ self.per_sample_bias
+            scaled = gradient * factors.view(-1, *[1] * (gradient.dim() - 1))
+            weight = _weight_gradient(self.layer, x, scaled)
+        bias = None if per_sample_bias is None else factors @ per_sample_bias
         return weight, bias
+
+
+def _zero_rows(rows: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
+    mask = dropped.view(-1, *[1] * (rows.dim() - 1))
+    return torch.where(mask, torch.zeros((), dtype=rows.dtype, device=rows.device), rows)
 
 
 @dataclass
@@ -354,8 +370,14 @@ class PerSampleClipping:
         steps, squared = self._steps, self._squared
         self._steps, self._squared = [], None
         norms = loss.new_zeros(0) if squared is None else squared.sqrt()
+        # A row whose gradient is not finite (huge weights overflow, a NaN anywhere in it)
+        # counts as zero: its clip factor would be NaN, and no noise hides a NaN. Each row's
+        # contribution stays finite with norm <= C whatever the weights, and its own.
+        finite = torch.isfinite(norms)
+        dropped = None if bool(finite.all()) else ~finite
         factors = (self.max_grad_norm / (norms + NORM_EPSILON)).clamp(max=1.0)
-        sums = {step.layer: step.clipped_sums(factors) for step in steps}
+        factors = torch.where(finite, factors, torch.zeros_like(factors))
+        sums = {step.layer: step.clipped_sums(factors, dropped) for step in steps}
         for layer in self.layers:
             # Neither has a layer the forward pass skipped, nor any layer in an empty batch.
             weight, bias = sums.get(layer, (None, None))

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from client.server_settings import check_request_fields
 from common import atomic
 from common.config import Config, SiteBudget
 from common.data import ImageSet
@@ -102,13 +103,10 @@ class Site:
             )
 
     def check_steps(self, request: RoundRequest) -> None:
-        """Refuse nonsensical step counts before anything is touched."""
-        if request.local_steps < 1 or request.planned_steps < request.local_steps:
-            raise self.refuse(
-                SiteError.MALFORMED_REQUEST,
-                request.round,
-                f"local_steps={request.local_steps}, planned_steps={request.planned_steps}",
-            )
+        """Refuse round and step counts outside the site's ranges before anything is touched."""
+        problem = check_request_fields(asdict(request))
+        if problem:
+            raise self.refuse(SiteError.MALFORMED_REQUEST, request.round, problem)
 
     def check_weights(
         self,
@@ -117,29 +115,16 @@ class Site:
         generator: dict[str, torch.Tensor],
         discriminator: dict[str, torch.Tensor] | None,
     ) -> None:
-        """Refuse weights that are not the federation's model for this site's data, before
-        they can touch the ledger or the data."""
-        expected_g, expected_d = build_models(
-            self.data.num_classes, self.data.resolution, config.model
+        """Refuse weights that are not the federation's model for this site's data."""
+        problem = weights_problem(
+            config,
+            generator,
+            discriminator,
+            num_classes=self.data.num_classes,
+            resolution=self.data.resolution,
         )
-        received = [("generator", generator, expected_g)]
-        if discriminator is not None:
-            received.append(("discriminator", discriminator, expected_d))
-        for label, state, model in received:
-            expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-            shapes = {key: tuple(value.shape) for key, value in state.items()}
-            if shapes != expected:
-                raise self.refuse(
-                    SiteError.MALFORMED_REQUEST,
-                    request.round,
-                    f"the {label} weights do not match the model for its data "
-                    f"({self.data.num_classes} classes, {self.data.resolution} px); check the "
-                    "server's config",
-                )
-            if not all(torch.isfinite(value).all() for value in state.values()):
-                raise self.refuse(
-                    SiteError.MALFORMED_REQUEST, request.round, f"non-finite {label} weights"
-                )
+        if problem:
+            raise self.refuse(SiteError.MALFORMED_REQUEST, request.round, problem)
 
     def run_round(
         self,
@@ -201,6 +186,34 @@ class Site:
         if saved["request"] != request_key:
             return None
         return RoundResult(**saved["result"])
+
+
+def weights_problem(
+    config: Config,
+    generator: dict[str, torch.Tensor],
+    discriminator: dict[str, torch.Tensor] | None,
+    *,
+    num_classes: int,
+    resolution: int,
+) -> str:
+    """Why the weights are not the federation's model for `num_classes` classes at
+    `resolution` px, or not finite; '' if they are. An empty generator (a release request)
+    carries no weights."""
+    expected_g, expected_d = build_models(num_classes, resolution, config.model)
+    received = [("generator", generator, expected_g)] if generator else []
+    if discriminator is not None:
+        received.append(("discriminator", discriminator, expected_d))
+    for label, state, model in received:
+        expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+        shapes = {key: tuple(value.shape) for key, value in state.items()}
+        if shapes != expected:
+            return (
+                f"the {label} weights do not match the model for its data ({num_classes} "
+                f"classes, {resolution} px); check the server's config"
+            )
+        if not all(torch.isfinite(value).all() for value in state.values()):
+            return f"non-finite {label} weights"
+    return ""
 
 
 def _request_key(

@@ -1,15 +1,20 @@
 """How a site finds its data, policy and state directory.
 
 Simulation: the site is partition `partition-id` of the configured dataset, planned the same
-way in every process; its state lives in the run folder. Deployment: the SuperNode's settings
+way in every process; its state lives in the run folder. Only `privsynth run`'s simulation
+runtime makes simulated sites (it sets SIMULATION_ENV in their processes); any other node is a
+deployed site, whatever its node config holds. Deployment: the SuperNode's settings
 (`site.yaml` via `--node-config site-config=...`, or individual node config keys) name the
 site's own data, how to read it, its privacy settings and its state directory; the server's
-config supplies only the federation's model, resolution and training schedule. The privacy
-ledger lives in the site's state directory, keyed by the dataset, so a new run or a restarted
-SuperNode continues it.
+config supplies only what client/server_settings.py lists, within the site's ranges. A deployed
+site trains on every unit of its data (or of its own `data.split`): which units it trains on
+is decided unit by unit, never by a draw over all of them. The privacy ledger lives in the
+site's state directory, keyed by the dataset, so a new run or a restarted SuperNode continues
+it.
 """
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +23,11 @@ import torch
 from client.site import RoundRefused, Site, SitePolicy
 from client.site_settings import SiteSettings, load_site_settings, site_data_section
 from common.config import Config, ConfigValueError, SiteBudget, config_from_dict, config_to_dict
+from common.data import ImageSet
 from common.data.federation import declared_class_names, load_dataset, plan_federation
-from common.data.splits import split_holdout
 from common.device import resolve_device
 from common.errors import UserError
-from common.protocol import SiteError
+from common.protocol import SIMULATION_ENV, SiteError
 from common.run_folder import RunFolder, SiteFolder, site_name
 
 
@@ -83,17 +88,15 @@ def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir:
     state = SiteFolder(Path(settings.state_dir).expanduser())
     # Each Deployment Engine message runs in a fresh process: decode the images once.
     data = load_dataset(site_config, cache_dir=state.cache)
-    if len(data) == 0:
-        raise UserError(f"site {name}: {data_path} holds no images; check data.path")
-    train, _ = split_holdout(
-        data, config.data.holdout_fraction, config.data.holdout_split, config.seed
-    )
     unit = settings.privacy.unit
     if unit == "patient" and not data.has_patient_ids:
         raise UserError(
             f"site {name}: privacy unit is 'patient' but {data_path} has no patient IDs; "
             "set privacy.unit: image or add patient IDs"
         )
+    # No holdout and no refusal of an empty dataset: either would make which units train, or
+    # whether the site replies at all, depend on other units than the one added or removed.
+    data = training_units(data, settings.data.split, name)
     run_key = hashlib.sha256(str(run_dir).encode()).hexdigest()[:12]
     return Site(
         policy=SitePolicy(
@@ -105,17 +108,33 @@ def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir:
             max_grad_norm=settings.privacy.max_grad_norm,
             min_noise_multiplier=settings.privacy.min_noise_multiplier,
         ),
-        data=data.subset(np.asarray(train)),
+        data=data,
         ledger_path=state.dataset_ledger(settings.ledger_key),
         run_state_dir=state.run_state(run_key).path,
     )
 
 
+def training_units(data: ImageSet, split: str, name: str) -> ImageSet:
+    """The units of the site's own `data.split` (all, if it names none): a filter on each
+    image's own split label."""
+    if not split:
+        return data
+    if data.splits is None:
+        raise UserError(
+            f"site {name}: data.split is {split!r} but its data format has no split labels; "
+            "remove data.split from site.yaml"
+        )
+    return data.subset(np.flatnonzero(data.splits == split))
+
+
 def is_deployed(node_config: dict) -> bool:
-    """Simulated nodes get only Flower's partition keys; a SuperNode gets the site's keys."""
-    return "partition-id" not in node_config or bool(
-        set(node_config) - {"partition-id", "num-partitions"}
-    )
+    """Every node but a simulation's: the simulation runtime marks its sites' processes, and
+    a simulated site gets only Flower's partition keys."""
+    simulated = os.environ.get(SIMULATION_ENV) == "1" and set(node_config) <= {
+        "partition-id",
+        "num-partitions",
+    }
+    return not (simulated and "partition-id" in node_config)
 
 
 def site_settings(node_config: dict) -> SiteSettings | None:

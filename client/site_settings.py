@@ -48,8 +48,8 @@ SITE_CONFIG_KEY = "site-config"
 FILE_FORMATS = ("medmnist", "folder", "csv")
 # The option that lists a format's classes, in the order the federation's labels use.
 CLASS_OPTION = {"medmnist": "class_names", "folder": "class_names", "csv": "classes"}
-# The only data settings a deployed site takes from the server.
-FEDERATION_DATA_KEYS = ("resolution", "holdout_fraction", "holdout_split")
+# The only data setting a deployed site takes from the server (client/server_settings.py).
+FEDERATION_DATA_KEYS = ("resolution",)
 # What a deployed site must set itself; target_epsilon .inf (no privacy) only if written.
 REQUIRED_KEYS = (
     "state_dir",
@@ -71,12 +71,15 @@ class SiteData:
     """path: the site's images (file or folder). format: its data source. options: that
     source's options other than the path (e.g. a CSV's column names, and its classes).
     ledger_key: names the privacy ledger; by default derived from the path, so moving the
-    data needs ledger_key set to keep its history."""
+    data needs ledger_key set to keep its history.
+    split: train only on the images of this predefined split of the file (e.g. "train" of a
+    MedMNIST file); empty: on all of them."""
 
     path: str
     format: str = ""
     options: Any = None
     ledger_key: str = ""
+    split: str = ""
 
     def __post_init__(self) -> None:
         if self.options is not None and not isinstance(self.options, dict):
@@ -198,6 +201,12 @@ def load_site_settings(node_config: dict) -> SiteSettings:
     for key, dotted in NODE_CONFIG_KEYS.items():
         if key in node_config:
             set_dotted(raw, dotted, _node_value(key, node_config[key]))
+    if not raw:
+        raise UserError(
+            "this SuperNode has no site settings, so it refuses every request: start it with "
+            "--node-config 'site-config=\"/path/to/site.yaml\"' (docs/deployment.md: A "
+            "hospital's site.yaml); a simulation's sites are started by `privsynth run`"
+        )
     if "path" not in (raw.get("data") or {}):
         raise UserError(
             f"{source}: the site's data path is not set; set data.path in site.yaml or "

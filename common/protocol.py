@@ -21,6 +21,10 @@ from enum import IntEnum
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
+# Set by the simulation runtime (server.simulation_runtime) in the processes of a simulation's
+# sites, never by a coordinator: a request cannot turn a deployed site into a simulated one.
+SIMULATION_ENV = "PRIVSYNTH_SIMULATED_SITES"
+
 
 class SiteError(IntEnum):
     """The only things a site says when it does not reply with a result."""

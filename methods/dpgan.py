@@ -70,6 +70,8 @@ class DPGAN:
     def site_round(
         self, site, config, request, generator, discriminator, *, device, show_progress
     ) -> RoundResult:
+        if not generator:
+            raise site.refuse(SiteError.MALFORMED_REQUEST, request.round, "no generator weights")
         site.check_weights(config, request, generator, discriminator)
         ledger = site.open_ledger()
         with ledger.transaction():
@@ -288,7 +290,12 @@ def train(site, ledger, config, request, generator, discriminator, device, show_
 
 
 def _cpu(state: StateDict) -> StateDict:
-    return {key: value.detach().cpu() for key, value in state.items()}
+    """On the CPU, with any non-finite value as zero: weights a hostile request drove to
+    overflow leave the site finite (post-processing of the DP steps)."""
+    return {
+        key: torch.nan_to_num(value.detach().cpu(), nan=0.0, posinf=0.0, neginf=0.0)
+        for key, value in state.items()
+    }
 
 
 METHODS.register(DPGAN.name)(DPGAN())

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from common.errors import UserError
+from common.protocol import SIMULATION_ENV
 
 APP_DIR = Path(__file__).resolve().parents[1]  # the folder with the app's pyproject.toml
 CONNECTION = "privsynth-simulation"
@@ -107,6 +108,9 @@ class SimulationRuntime:
             "RAY_DEDUP_LOGS": "0",
             # Ray would hide the GPU from actors given none; they do not use it then anyway.
             "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+            # Marks the sites' processes as a simulation's (client.site_config): a node
+            # without it is a deployed site and needs its own settings.
+            SIMULATION_ENV: "1",
         }
 
     def __enter__(self) -> "SimulationRuntime":

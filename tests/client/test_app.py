@@ -7,7 +7,7 @@ from flwr.supercore.task_identity import TaskIdentity
 from client.app import app
 from client.guard import check_request_content
 from client.site import RoundRefused
-from common.protocol import ERROR_REASONS, SiteError, TrainRequest, encode_request
+from common.protocol import SIMULATION_ENV, ERROR_REASONS, SiteError, TrainRequest, encode_request
 from tests.helpers.sites import generator_state, request
 
 
@@ -60,7 +60,8 @@ def test_malformed_requests_are_refused(tamper, fragment):
         check_request_content(content, "site-x", 1e9)
 
 
-def test_the_app_replies_to_a_malformed_request_with_its_code_only(tmp_path):
+def test_the_app_replies_to_a_malformed_request_with_its_code_only(tmp_path, monkeypatch):
+    monkeypatch.setenv(SIMULATION_ENV, "1")
     content = valid_content()
     content["extra"] = ArrayRecord(generator_state())
     node_config = {"partition-id": 0, "num-partitions": 3}
@@ -70,6 +71,19 @@ def test_the_app_replies_to_a_malformed_request_with_its_code_only(tmp_path):
     assert reply.has_error()
     assert reply.error.code == SiteError.MALFORMED_REQUEST
     assert reply.error.reason == ERROR_REASONS[SiteError.MALFORMED_REQUEST]
+
+
+def test_a_supernode_with_only_partition_keys_is_deployed_and_refuses(monkeypatch, caplog):
+    # Only the simulation runtime makes simulated sites: partition keys alone are a SuperNode
+    # without its own settings, which must not take data or privacy settings from the server.
+    monkeypatch.delenv(SIMULATION_ENV, raising=False)
+    node_config = {"partition-id": 0, "num-partitions": 3}
+
+    reply = app(train_message(valid_content()), context(node_config))
+
+    assert reply.error.code == SiteError.REFUSED_POLICY
+    assert reply.error.reason == ERROR_REASONS[SiteError.REFUSED_POLICY]
+    assert "site-config" in caplog.text  # the operator is told what to set
 
 
 def test_a_site_without_its_own_settings_refuses_and_says_only_that(tmp_path):

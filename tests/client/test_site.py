@@ -164,7 +164,7 @@ def test_a_generator_with_nearest_upsampling_is_accepted_and_trained(tmp_path):
 
 
 def test_malformed_step_counts_are_refused(tmp_path):
-    with pytest.raises(RoundRefused, match="local_steps=0") as refusal:
+    with pytest.raises(RoundRefused, match="local_steps: 0 is outside") as refusal:
         run(make_site(tmp_path), 1, steps=0)
 
     assert refusal.value.code == SiteError.MALFORMED_REQUEST

@@ -174,11 +174,10 @@ def test_the_site_reads_its_data_only_as_its_own_settings_say(tmp_path):
 
     section = site_data_section(settings, federation)
 
+    # The server's holdout is not taken: a deployed site trains on its own units.
     assert section == {
         "source": "folder",
         "resolution": 28,
-        "holdout_fraction": 0.1,
-        "holdout_split": "",
         "folder": {
             "class_names": ["a", "b"],
             "patient_pattern": "^(?P<patient>.+)_",
