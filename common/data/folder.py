@@ -61,12 +61,9 @@ def load_folder(options: FolderOptions, resolution: int, dicom: DicomOptions) ->
     paths: list[Path] = []
     label_index: list[int] = []
     for index, name in enumerate(class_names):
+        # An empty class folder is no error: at a site, whether one image is there must not
+        # decide whether it replies (a federation with no images at all is refused when planned).
         files = image_files(root / name)
-        if not files:
-            raise UserError(
-                f"class folder {root / name} has no PNG, JPEG or DICOM images; add images or "
-                "remove the folder"
-            )
         paths.extend(files)
         label_index.extend([index] * len(files))
 

@@ -49,8 +49,6 @@ def load_medmnist(options: MedmnistOptions, resolution: int, dicom: DicomOptions
             raise UserError(f"{path} has {split}_images but no {split}_labels")
 
     images = np.concatenate([_gray(arrays[f"{s}_images"], path, s) for s in present])
-    if len(images) == 0:
-        raise UserError(f"{path} holds no images; check data.medmnist.path")
     labels = [_label_matrix(arrays[f"{s}_labels"], path, s) for s in present]
     for split, split_labels in zip(present, labels, strict=True):
         if len(split_labels) != len(arrays[f"{split}_images"]):

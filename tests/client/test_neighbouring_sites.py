@@ -30,3 +30,21 @@ def test_neighbouring_sites_reply_alike_but_for_their_dp_outputs(tmp_path, metho
     assert "metrics" in views["full"][0]
     refused = views["full"][-1] == ("error", SiteError.REFUSED_BUDGET)
     assert refused == LAST_REFUSED[method]
+
+
+@pytest.mark.parametrize("unit", ["image", "patient"])
+@pytest.mark.parametrize("method", ["dpgan", "mean_embedding"])
+def test_a_site_of_one_unit_and_its_empty_neighbour_reply_alike(tmp_path, method, unit):
+    # Refusing an empty dataset would tell the coordinator that the one unit is there.
+    one_patient = neighbour_data(drop="none").subset([0, 20])  # p0's two images
+    one_unit = one_patient if unit == "patient" else one_patient.subset([0])
+    full = deployed_site(tmp_path / "full", one_unit, unit)
+    empty = deployed_site(tmp_path / "empty", one_unit.subset([]), unit)
+
+    views = [
+        [public_view(ask(node_config, request)) for request in encoded_requests(method)]
+        for node_config in (full, empty)
+    ]
+
+    assert views[0] == views[1]
+    assert "metrics" in views[0][0]

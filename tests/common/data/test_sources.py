@@ -212,22 +212,29 @@ def test_folder_file_not_matching_patient_pattern_is_named(tmp_path: Path) -> No
     [
         ("missing", "data.folder.path"),
         ("no-class-folders", "no class sub-folders"),
-        ("empty-class", "has no PNG, JPEG or DICOM images"),
     ],
 )
 def test_folder_layout_errors_name_the_problem(tmp_path: Path, layout: str, expected: str) -> None:
     root = tmp_path / "data"
     if layout == "no-class-folders":
         write_png(root / "loose.png", 1)
-    elif layout == "empty-class":
-        write_png(root / "full" / "x.png", 1)
-        (root / "empty").mkdir()
-        (root / "empty" / "readme.txt").write_text("no images here")
 
     with pytest.raises(UserError, match=expected) as error:
         SOURCES.get("folder").load(FolderOptions(path=str(root)), 32, DICOM)
 
     assert str(root) in str(error.value)
+
+
+def test_an_empty_class_folder_is_a_class_without_images(tmp_path: Path) -> None:
+    # At a site, one image more or less must not decide whether the data can be read.
+    root = tmp_path / "data"
+    write_png(root / "full" / "x.png", 1)
+    (root / "empty").mkdir()
+
+    data = SOURCES.get("folder").load(FolderOptions(path=str(root)), 32, DICOM)
+
+    assert data.class_names == ("empty", "full")
+    assert data.labels.sum(axis=0).tolist() == [0, 1]
 
 
 @pytest.mark.parametrize("pattern", [r"(unclosed", r"^(\d+)_"])
