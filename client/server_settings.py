@@ -6,7 +6,8 @@ model and schedule only. Every key of that config is in exactly one of three lis
 - SERVER_SUPPLIED: used by the site as the server sends it, each within a range of the
   site's own (checked by `check_server_settings` before any data is read);
 - SITE_PINNED: the site's own value (site.yaml) replaces the server's, or the site ignores
-  the server's (a deployed site holds nothing out: the holdout is the simulation's);
+  the server's (a deployed site holds nothing out: the holdout and the untrained share are
+  the simulation's);
 - SERVER_ONLY: not read by a site at all.
 
 `tests/client/test_server_settings.py` keeps the three lists a partition of the config's keys
@@ -96,6 +97,7 @@ SITE_PINNED = (
     "data.source",
     "data.holdout_fraction",
     "data.holdout_split",
+    "data.untrained_fraction",
     "data.dicom",
     "data.options",
     "privacy.target_epsilon",
@@ -132,7 +134,11 @@ REQUEST_FIELDS: dict[str, Range] = {
 def check_server_settings(config: Config) -> str:
     """The first server-supplied setting outside the site's range, as a message naming the
     key; '' if all are inside."""
-    raw = config_to_dict(config)
+    return out_of_range(config_to_dict(config))
+
+
+def out_of_range(raw: dict) -> str:
+    """check_server_settings on a config's dictionary form."""
     for key, allowed in SERVER_SUPPLIED.items():
         problem = allowed.problem(get_dotted(raw, key))
         if problem:
