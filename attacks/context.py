@@ -12,8 +12,11 @@ patient-disjoint from both members and evaluation non-members:
   non-members.
 
 The control population (the membership attacks' negative control, attacks.controls) is real
-images of the training population that no site trained on: for phantom runs a third fresh
-population; other sources have none, and the control falls back to half of the non-members.
+images of the training population that no site trained on: the untrained images each site kept
+out of every mechanism (data.untrained_fraction, recorded in the run's split); for phantom runs
+without them a third fresh population. Other runs without them (planned before sites kept
+them, or with data.untrained_fraction 0) have none, and the control falls back to half of the
+non-members, which cannot see a difference between the training population and the holdout's.
 """
 
 import dataclasses
@@ -40,6 +43,8 @@ from common.run_folder import RunFolder
 # Phantom patients come from RNGs seeded by (seed, patient): another seed is other patients.
 AUXILIARY_SEED_OFFSET = 1_000_003
 CONTROL_SEED_OFFSET = 2_000_003
+# With fewer patients a control's bootstrap over patients is noise.
+MIN_CONTROL_PATIENTS = 10
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class AttackContext:
     auxiliary: ImageSet
     auxiliary_source: str
     control: ImageSet | None  # the control population, when the data offers one
+    control_sites: np.ndarray | None  # the site each control image is a share of, if known
     control_source: str
     figures_dir: Path
     cache_dir: Path
@@ -181,11 +187,37 @@ def auxiliary_data(run: RunData, options: AttackOptions) -> tuple[ImageSet, Imag
     return run.holdout.subset(reference), run.holdout.subset(evaluation), how
 
 
-def control_population(run: RunData, count: int) -> tuple[ImageSet | None, str]:
-    """(about `count` real images of the training population that no site trained on, how
-    they were obtained); None where the data has no such images."""
+@dataclass(frozen=True)
+class ControlPopulation:
+    """Real images of the training population that no site trained on (None: the run has
+    none), the site each is a share of (None: not a site's), and how they were obtained."""
+
+    images: ImageSet | None
+    sites: np.ndarray | None
+    source: str
+
+
+def control_population(run: RunData, count: int, rng: np.random.Generator) -> ControlPopulation:
+    """At most `count` real images of the training population that no site trained on: the
+    sites' untrained images where the run kept those of MIN_CONTROL_PATIENTS patients or more,
+    else fresh phantom patients."""
+    patients = 0 if run.untrained is None else len(np.unique(run.untrained.patient_keys()))
+    if patients >= MIN_CONTROL_PATIENTS:
+        chosen = np.sort(rng.choice(len(run.untrained), min(count, len(run.untrained)), False))
+        how = (
+            f"{len(chosen)} of the {len(run.untrained)} images the sites kept untrained (whole "
+            "patients of the training population that no mechanism saw, "
+            f"data.untrained_fraction {run.config.data.untrained_fraction:g})"
+        )
+        return ControlPopulation(run.untrained.subset(chosen), run.untrained_sites[chosen], how)
     if run.config.data.source != "phantom":
-        return None, "none (only phantom runs can draw more of the training population)"
+        kept = (
+            f"untrained images of only {patients} patients, fewer than {MIN_CONTROL_PATIENTS}"
+            if patients
+            else "no untrained images of the training population (planned before sites kept "
+            "them, or with data.untrained_fraction 0)"
+        )
+        return ControlPopulation(None, None, f"none: the run kept {kept}")
     patients = max(2, -(-count // run.config.data.options.images_per_patient))
     fresh = _fresh_phantom(run, patients, CONTROL_SEED_OFFSET, "control-")
     seed = run.config.data.options.seed + CONTROL_SEED_OFFSET
@@ -193,7 +225,7 @@ def control_population(run: RunData, count: int) -> tuple[ImageSet | None, str]:
         f"a fresh phantom population of the training distribution ({patients} patients, seed "
         f"{seed}) that no site trained on"
     )
-    return fresh.subset(np.arange(min(count, len(fresh)))), how
+    return ControlPopulation(fresh.subset(np.arange(min(count, len(fresh)))), None, how)
 
 
 def build_context(
@@ -211,7 +243,7 @@ def build_context(
         count = min(count, options.members)
     chosen_members = np.sort(rng.choice(len(run.members), count, replace=False))
     chosen_nonmembers = np.sort(rng.choice(len(nonmember_pool), count, replace=False))
-    control, control_source = control_population(run, count)
+    control = control_population(run, count, rng)
     return AttackContext(
         run=run,
         members=run.members.subset(chosen_members),
@@ -219,8 +251,9 @@ def build_context(
         nonmembers=nonmember_pool.subset(chosen_nonmembers),
         auxiliary=auxiliary,
         auxiliary_source=how,
-        control=control,
-        control_source=control_source,
+        control=control.images,
+        control_sites=control.sites,
+        control_source=control.source,
         figures_dir=figures_dir,
         cache_dir=cache_dir,
         options=options,

@@ -5,11 +5,11 @@ planted for it: copies of real images in what it attacks (membership attacks), n
 training images (copy detection), two images of one patient (linkage). Below its floor the
 attacker is too weak on this data, and its silence is no evidence of privacy.
 
-Negative control: a membership attack with its members replaced by real images that no site
-trained on (the context's control population; else half of the non-members, scored against
-the other half). Above chance, the attack tells populations apart rather than members from
-non-members, and its signal may be a difference between the training population and the
-holdout's.
+Negative control: a membership attack with its members replaced by real images of the
+training population that no site trained on (the context's control population: the sites'
+untrained share; else half of the non-members, scored against the other half). Above chance,
+the attack tells populations apart rather than members from non-members, and its signal may be
+a difference between the training population and the holdout's.
 """
 
 from collections.abc import Callable
@@ -35,9 +35,9 @@ NEAR_COPY_NOISE = 0.01
 NEAR_COPY_BRIGHTNESS = 0.01
 
 HALVES = (
-    "half of the non-members in place of the members, scored against the other half (the "
-    "data has no untrained images of the training population, so this checks the attack's "
-    "null but cannot see a difference between the training population and the holdout's)"
+    "half of the non-members in place of the members, scored against the other half (the run "
+    "kept no untrained images of the training population, so this checks the attack's null but "
+    "cannot see a difference between the training population and the holdout's)"
 )
 
 
@@ -183,17 +183,24 @@ def _negative_control(
     rng: np.random.Generator,
 ) -> dict:
     if context.control is not None:
-        sites = _random_sites(context, len(context.control), rng)
+        sites = context.control_sites
+        if sites is None:
+            sites = _random_sites(context, len(context.control), rng)
         control = _capped(Queries(context.control, sites), cap, rng)
         return {
             "control": f"{context.control_source}, in place of the members",
+            "training_population": True,
             "membership": _metrics(context, Scored(control, score(control)), nonmembers),
         }
     first, second = halves
     if not len(first) or not len(second):
-        return {"control": "none: the non-members are one patient", "membership": {}}
+        return {
+            "control": "none: the non-members are one patient",
+            "training_population": False,
+            "membership": {},
+        }
     membership = _metrics(context, nonmembers.subset(first), nonmembers.subset(second))
-    return {"control": HALVES, "membership": membership}
+    return {"control": HALVES, "training_population": False, "membership": membership}
 
 
 def _planted_power(

@@ -25,8 +25,10 @@ class AttackResult:
 
     power: the positive control (attacks.controls.power): what the attack found of what was
     planted for it; without it, the attack's silence proves nothing.
-    negative_control: {"control": what replaced the members, "membership": name ->
-    membership_metrics of the same scores on it} (membership attacks)."""
+    negative_control: {"control": what replaced the members, "training_population": whether
+    that is real images of the training population (else half of the non-members, which cannot
+    show a population difference), "membership": name -> membership_metrics of the same scores
+    on it} (membership attacks)."""
 
     findings: dict = field(default_factory=dict)
     membership: dict[str, dict] = field(default_factory=dict)

@@ -13,6 +13,7 @@ STRONG_TPR_AT_1 = 0.1
 # What an attack's entry supports (attack_status).
 LEAK = "leak"
 POPULATION = "population difference"
+ABOVE_BOUND = "above the DP bound"
 INCONCLUSIVE = "inconclusive"
 NO_LEAK = "no leak"
 
@@ -45,8 +46,18 @@ def membership_line(name: str, metrics: dict) -> str:
     )
 
 
-def verdict(threat_model: str, attacks: dict[str, dict]) -> str:
-    """One paragraph: what an attacker with this access learned, from the attacks' entries."""
+def verdict(
+    threat_model: str,
+    attacks: dict[str, dict],
+    *,
+    audits: dict[str, dict] | None = None,
+    bound: dict | None = None,
+) -> str:
+    """One paragraph: what an attacker with this access learned, from the attacks' entries.
+
+    audits: the report's entries of the DP mechanism audits, which decide whether a membership
+    signal above the accountant's bound (attacks.dp_bound) is the mechanism's; bound: that
+    bound (which audits apply to the run)."""
     ran = {name: entry for name, entry in attacks.items() if not entry["skipped"]}
     if not ran:
         reasons = "; ".join(entry["skipped"] for entry in attacks.values())
@@ -76,7 +87,7 @@ def verdict(threat_model: str, attacks: dict[str, dict]) -> str:
             f"claimed epsilon, which is below the audit's ceiling. {details}. A lower bound is "
             "not a proof of privacy; it shows no implementation bug of this size."
         )
-    return _verdict(threat_model, ran, details)
+    return _verdict(threat_model, ran, details, _audit_pointer(audits or {}, bound))
 
 
 def shift_explained(metrics: dict, control: dict) -> bool:
@@ -84,6 +95,12 @@ def shift_explained(metrics: dict, control: dict) -> bool:
     populations: its negative control scores above chance as well, and the score's AUC does
     not clear the control's (their CIs overlap)."""
     return membership_level(control) != "none" and metrics["auc_ci"][0] <= control["auc_ci"][1]
+
+
+def _control_blind(entry: dict) -> bool:
+    """Whether the entry's negative control splits the non-members (it cannot see a difference
+    between the training population and the holdout's)."""
+    return (entry.get("negative_control") or {}).get("training_population") is False
 
 
 def _shifted(entry: dict) -> dict[str, tuple[dict, dict]]:
@@ -108,21 +125,31 @@ def _unexplained(entry: dict) -> list[dict]:
     ]
 
 
+def _above_bound(entry: dict) -> list[dict]:
+    """The entry's TPRs above the accountant's bound, of scores their control does not explain."""
+    shifted = _shifted(entry)
+    return [found for found in entry.get("above_dp_bound", []) if found["score"] not in shifted]
+
+
 def attack_status(entry: dict) -> str:
     """What one attack's entry supports. LEAK: signal beyond chance (copies and linked patients
     are leaks whatever their rate; a leak stands whatever the attack's power); POPULATION:
-    membership signal that its negative control matches; NO_LEAK: nothing found by an attack
-    that found its positive control; INCONCLUSIVE: nothing found by one that did not."""
+    membership signal that its negative control matches; ABOVE_BOUND: membership signal more
+    than the accountant's epsilon allows (a population difference or a leaking mechanism);
+    NO_LEAK: nothing found by an attack that found its positive control; INCONCLUSIVE: nothing
+    found by one that did not."""
     if entry["leaked"]:
-        explained = entry["membership"] and not _unexplained(entry)
-        return POPULATION if explained else LEAK
+        if entry["membership"] and not _unexplained(entry):
+            return POPULATION
+        return ABOVE_BOUND if _above_bound(entry) else LEAK
     return NO_LEAK if (entry.get("power") or {}).get("adequate") else INCONCLUSIVE
 
 
 def caveats(attacks: dict[str, dict]) -> dict[str, list[str]]:
-    """Names of the attacks that ran whose status is INCONCLUSIVE or POPULATION, by status;
+    """Names of the attacks that ran whose status is INCONCLUSIVE, POPULATION or ABOVE_BOUND,
+    by status;
     the DP audit answers another question and has its own verdict."""
-    found: dict[str, list[str]] = {INCONCLUSIVE: [], POPULATION: []}
+    found: dict[str, list[str]] = {INCONCLUSIVE: [], POPULATION: [], ABOVE_BOUND: []}
     for name, entry in attacks.items():
         if entry["skipped"] or entry["threat_model"] == MECHANISM_AUDIT:
             continue
@@ -158,25 +185,84 @@ def _population_note(name: str, entry: dict) -> str:
     )
 
 
-def _verdict(threat_model: str, ran: dict[str, dict], details: str) -> str:
+def _bound_note(name: str, entry: dict, audit: str) -> str:
+    """The words for an attack whose TPR lies above what the accountant's epsilon allows."""
+    found = _above_bound(entry)
+    epsilon = f"epsilon {found[0]['epsilon']:.3g}"
+    scores = "; ".join(
+        f"{f['score']}: TPR {f['tpr']:.3f} at {float(f['fpr']):.1%} FPR, its interval from "
+        f"{f['tpr_ci_low']:.3f}, where {epsilon} allows at most {f['bound']:.3f}"
+        for f in found
+    )
+    return (
+        f"{name} is above what {epsilon} allows for membership: the members and non-members "
+        f"differ as populations, or the mechanism leaks; the audit decides ({audit}). {scores}"
+    )
+
+
+def _audit_pointer(audits: dict[str, dict], bound: dict | None) -> str:
+    """What the DP audits of this report found, or which one to run."""
+    ran = {name: entry for name, entry in audits.items() if not entry["skipped"]}
+    if not ran:
+        names = " or ".join((bound or {}).get("audits") or ["dp-audit", "release-audit"])
+        return f"no audit has run on this run yet (`privsynth attack RUN_DIR --only {names}`)"
+    found = []
+    for name, entry in ran.items():
+        if entry["findings"].get("violation"):
+            found.append(f"{name} found the mechanism leaks ({entry['summary']})")
+        elif not entry["findings"].get("claim_testable", True):
+            found.append(f"{name} could not test the claim ({entry['summary']})")
+        else:
+            found.append(
+                f"{name} found no violation ({entry['summary']}), which leaves a population "
+                "difference the likelier cause"
+            )
+    return "; ".join(found)
+
+
+def verdict_label(attacks: dict[str, dict]) -> str:
+    """The verdict on one threat model in a few words (the head of `verdict`): "strong
+    leakage", "weak leakage", ABOVE_BOUND, POPULATION, INCONCLUSIVE, "no measurable leakage",
+    or "not run"."""
+    ran = {name: entry for name, entry in attacks.items() if not entry["skipped"]}
+    status = {attack_status(entry) for entry in ran.values()}
+    if not ran:
+        return "not run"
+    if LEAK in status:
+        # Membership scores count as strong past the thresholds of membership_level.
+        strong = any(
+            not entry["membership"]
+            or any(membership_level(m) == "strong" for m in _unexplained(entry))
+            for entry in ran.values()
+            if attack_status(entry) == LEAK
+        )
+        return "strong leakage" if strong else "weak leakage"
+    for wanted in (ABOVE_BOUND, POPULATION, INCONCLUSIVE):
+        if wanted in status:
+            return wanted
+    return "no measurable leakage"
+
+
+def _verdict(threat_model: str, ran: dict[str, dict], details: str, audit: str) -> str:
     status = {name: attack_status(entry) for name, entry in ran.items()}
 
     def having(wanted: str) -> list[str]:
         return [name for name in ran if status[name] == wanted]
 
     leaks, shifted = having(LEAK), having(POPULATION)
-    weak, silent = having(INCONCLUSIVE), having(NO_LEAK)
+    above, weak, silent = having(ABOVE_BOUND), having(INCONCLUSIVE), having(NO_LEAK)
     access = f"with access to {threat_model}"
+    label = verdict_label(ran)
     if leaks:
-        # Membership scores count as strong past the thresholds of membership_level.
-        strong = any(
-            not ran[name]["membership"]
-            or any(membership_level(m) == "strong" for m in _unexplained(ran[name]))
-            for name in leaks
-        )
         head = (
-            f"{'Strong' if strong else 'Weak but measurable'} leakage: {access}, "
-            f"{', '.join(leaks)} found signal beyond chance."
+            f"{'Strong' if label == 'strong leakage' else 'Weak but measurable'} leakage: "
+            f"{access}, {', '.join(leaks)} found signal beyond chance."
+        )
+    elif above:
+        head = (
+            f"Inconclusive, above what the accountant's epsilon allows: {access}, "
+            f"{', '.join(above)} told members from non-members better than any attack can on a "
+            "mechanism with the sites' epsilon."
         )
     elif shifted:
         head = (
@@ -196,6 +282,14 @@ def _verdict(threat_model: str, ran: dict[str, dict], details: str) -> str:
             "it (its positive control)."
         )
     notes = [_population_note(name, ran[name]) for name in ran if _shifted(ran[name])]
+    notes += [_bound_note(name, ran[name], audit) for name in ran if _above_bound(ran[name])]
+    blind = [name for name in [*leaks, *above] if _control_blind(ran[name])]
+    if blind:
+        notes.append(
+            f"The negative control of {', '.join(blind)} cannot see a population difference: the "
+            "run kept no untrained images of the training population, so a holdout of other "
+            "patients may differ from the members as a population"
+        )
     notes += [_weakness(name, ran[name]) for name in weak]
     return " ".join([head, *(f"{note}." for note in notes), f"{details}."])
 
@@ -265,6 +359,38 @@ def _controls_table(attacks: dict[str, dict]) -> list[str]:
     return [*lines, ""]
 
 
+def _bound_table(bound: dict | None, attacks: dict[str, dict]) -> list[str]:
+    """Each membership score's TPRs beside what the accountant's epsilon allows."""
+    if bound is None:
+        return []
+    lines = [
+        "## Against the accountant's epsilon",
+        "",
+        f"No membership attack can do better than the bound of the site with the largest epsilon "
+        f"({bound['site']}, epsilon {bound['epsilon']:.3g}): TPR <= e^epsilon FPR + delta, and "
+        f"the lowest of those bounds over the accountant's privacy profile (from "
+        f"{bound['source']}). A TPR whose interval lies above it is no membership the "
+        "accountant allows: the members and non-members differ as populations, or the mechanism "
+        "leaks; the audit decides.",
+        "",
+        "| attack | score | FPR | TPR [CI] | e^epsilon FPR + delta | accountant's bound | above |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in attacks.items():
+        above = {(f["score"], f["fpr"]) for f in entry.get("above_dp_bound", [])}
+        for score, metrics in entry.get("membership", {}).items():
+            for fpr, cell in metrics["tpr_at_fpr"].items():
+                allowed = bound["tpr_bound"].get(fpr)
+                if allowed is None:
+                    continue
+                mark = "yes" if (score, fpr) in above else ("no" if cell["resolved"] else "–")
+                lines.append(
+                    f"| {name} | {score} | {float(fpr):.1%} | {cell['tpr']:.3f} {_ci(cell['ci'])} "
+                    f"| {allowed['epsilon_delta']:.4f} | {allowed['accountant']:.4f} | {mark} |"
+                )
+    return [*lines, ""]
+
+
 def _control_lines(entry: dict) -> list[str]:
     lines = []
     if entry.get("power"):
@@ -289,6 +415,7 @@ def to_markdown(report: dict) -> str:
         f"Accountant's epsilon per site: {epsilons or 'unknown'}.",
         f"Evaluation: {evaluation['members']} members vs {evaluation['nonmembers']} "
         f"patient-disjoint non-members (balanced). Auxiliary data: {evaluation['auxiliary']}.",
+        f"Negative control population: {evaluation.get('control', 'not recorded')}.",
         "",
         "## Verdicts",
         "",
@@ -317,6 +444,7 @@ def to_markdown(report: dict) -> str:
                 f"{cells[0]} | {cells[1]} | {metrics['balanced_accuracy']:.3f} |"
             )
     lines += [""] + [f"\\* {note}." for note in sorted(notes)] + [""]
+    lines += _bound_table(report.get("dp_bound"), report["attacks"])
     lines += _controls_table(report["attacks"])
     for name, entry in report["attacks"].items():
         lines += [f"## {name}", "", f"{entry['description']}.", ""]

@@ -20,8 +20,9 @@ from attacks import (  # noqa: F401
     release_audit,
 )
 from attacks.context import AttackOptions, build_context
+from attacks.dp_bound import above_bound, membership_bound
 from attacks.plots import plot_roc
-from attacks.registry import ATTACKS, THREAT_MODELS, Attack, AttackResult
+from attacks.registry import ATTACKS, MECHANISM_AUDIT, THREAT_MODELS, Attack, AttackResult
 from attacks.report import membership_level, membership_line, verdict, write_report
 from common.errors import UserError
 from common.run_data import load_run
@@ -42,9 +43,15 @@ def _earlier_entries(run_dir: Path, options: AttackOptions) -> dict:
 
 
 def attack_entry(
-    attack: Attack, result: AttackResult, *, figures: list[str], seconds: float
+    attack: Attack,
+    result: AttackResult,
+    *,
+    figures: list[str],
+    seconds: float,
+    bound: dict | None = None,
 ) -> dict:
-    """The report's entry of one attack; its membership scores are judged by membership_level."""
+    """The report's entry of one attack; its membership scores are judged by membership_level
+    and against `bound`, what the accountant's epsilon allows (attacks.dp_bound)."""
     levels = [membership_level(metrics) for metrics in result.membership.values()]
     summary = result.summary or "; ".join(
         membership_line(score, metrics) for score, metrics in result.membership.items()
@@ -61,6 +68,7 @@ def attack_entry(
         "membership": result.membership,
         "power": result.power,
         "negative_control": result.negative_control,
+        "above_dp_bound": above_bound(result.membership, bound),
         "figures": figures,
     }
 
@@ -88,6 +96,7 @@ def run_attacks(
         raise UserError(f"{split} lists no training images; nothing to attack")
     folder = RunFolder(run_dir)
     context = build_context(run, options, folder.attack_figures, cache_dir, device=device)
+    bound = membership_bound(run)
     entries = {}
     for attack in tqdm(attacks, desc="attacks", unit="attack"):
         started = time.perf_counter()
@@ -98,18 +107,22 @@ def run_attacks(
             plot_roc(result.membership, f"{attack.name} ({attack.threat_model})", path)
             figures.insert(0, str(path.relative_to(folder.path)))
         seconds = time.perf_counter() - started
-        entries[attack.name] = attack_entry(attack, result, figures=figures, seconds=seconds)
+        entries[attack.name] = attack_entry(
+            attack, result, figures=figures, seconds=seconds, bound=bound
+        )
     kept = {name: entry for name, entry in earlier.items() if name not in entries}
     for entry in kept.values():  # judged again, by today's rule
         if entry["membership"]:
             levels = [membership_level(metrics) for metrics in entry["membership"].values()]
             entry["leaked"] = any(level != "none" for level in levels)
+            entry["above_dp_bound"] = above_bound(entry["membership"], bound)
     entries = {name: {**kept, **entries}[name] for name in ATTACKS if name in {**kept, **entries}}
+    audits = {n: e for n, e in entries.items() if e["threat_model"] == MECHANISM_AUDIT}
     verdicts = {}
     for threat_model in THREAT_MODELS:
         mine = {n: e for n, e in entries.items() if e["threat_model"] == threat_model}
         if mine:
-            verdicts[threat_model] = verdict(threat_model, mine)
+            verdicts[threat_model] = verdict(threat_model, mine, audits=audits, bound=bound)
     report = {
         "run_dir": str(run_dir),
         "epsilon_per_site": _epsilon_per_site(run_dir),
@@ -118,7 +131,9 @@ def run_attacks(
             "members": len(context.members),
             "nonmembers": len(context.nonmembers),
             "auxiliary": context.auxiliary_source,
+            "control": context.control_source,
         },
+        "dp_bound": bound,
         "verdicts": verdicts,
         "attacks": entries,
     }

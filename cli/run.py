@@ -1,6 +1,7 @@
 """`privsynth run`: train a simulated federation on one machine (or print its plan)."""
 
 import argparse
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -38,8 +39,11 @@ def print_plan(config: Config) -> None:
     method = method_for(config)
     planned = method.describe(method.schedule(config))
     print(config_to_yaml(config))
+    untrained = sum(len(indices) for indices in plan.untrained)
     print(
-        f"data: {len(plan.data)} images, holdout {len(plan.holdout)}, "
+        f"data: {len(plan.data)} images, holdout {len(plan.holdout)}, untrained {untrained} "
+        f"(data.untrained_fraction {config.data.untrained_fraction:g}: of each site's images, "
+        "whole patients no site trains on, the attacks' negative control), "
         f"{federation.num_sites} sites ({federation.partition}), {planned} planned per site"
     )
     for site in range(federation.num_sites):
@@ -54,10 +58,25 @@ def print_plan(config: Config) -> None:
             else f"{budget.target_epsilon:g}"
         )
         print(
-            f"{site_name(site)}: {len(data)} images, {units} {config.privacy.unit}s, sample "
+            f"{site_name(site)}: {len(data)} images ({len(plan.untrained[site])} more kept "
+            f"untrained), {units} {config.privacy.unit}s, sample "
             f"rate {noise.sample_rate:.4f}, target epsilon {eps}, delta {budget.delta:g} -> "
             f"noise multiplier {noise.noise_multiplier:.4f}"
         )
+
+
+def resumed_config(run: RunFolder) -> Config:
+    """The run's config; a run planned before sites kept an untrained share goes on without
+    one (data.untrained_fraction 0, written back), so its sites train on what its split
+    records."""
+    config = run.read_config()
+    if "untrained" in run.read_split() or config.data.untrained_fraction == 0:
+        return config
+    config = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, untrained_fraction=0.0)
+    )
+    run.write_config(config)
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -71,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         if args.set:
             raise UserError("--resume continues a run with its own config; --set is not allowed")
-        config = run.read_config()
+        config = resumed_config(run)
     else:
         if not args.config:
             raise UserError("give a config (a preset name like quickstart, or a YAML path)")

@@ -59,6 +59,10 @@ class DataConfig:
     resolution: int = 32
     holdout_fraction: float = 0.15
     holdout_split: str = ""
+    # The share of each site's training images (whole patients) that no site trains on: real
+    # non-members of the training population itself, the membership attacks' negative control
+    # (a holdout of other patients may differ as a population). 0: none.
+    untrained_fraction: float = 0.1
     dicom: DicomOptions = field(default_factory=DicomOptions)
     # Parsed from the YAML key named after the source, e.g. `data.phantom`.
     options: Any = None
@@ -70,6 +74,7 @@ class DataConfig:
             f"must be one of {', '.join(map(str, RESOLUTIONS))}; got {self.resolution}",
         )
         _require(0 <= self.holdout_fraction < 1, "holdout_fraction", "must be in [0, 1)")
+        _require(0 <= self.untrained_fraction < 1, "untrained_fraction", "must be in [0, 1)")
         if self.options is None:
             object.__setattr__(self, "options", SOURCES.get(self.source).options())
 

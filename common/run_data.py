@@ -1,10 +1,12 @@
 """A finished run's images, as the evaluation and the attack suite see them.
 
 Members are the images the sites trained on, the holdout is the patient-disjoint real set the
-generator never saw, and the synthetic set is what the run released (RunFolder.read_synthetic).
+generator never saw, the untrained images are the sites' own share of the training population
+that no mechanism saw (data.untrained_fraction), and the synthetic set is what the run released
+(RunFolder.read_synthetic).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,10 @@ class RunData:
     members: ImageSet
     holdout: ImageSet
     synthetic: ImageSet
+    # None where the run kept no untrained share (one planned before it was kept, or with
+    # data.untrained_fraction 0); then untrained_sites is empty.
+    untrained: ImageSet | None = None
+    untrained_sites: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def load_run_config(run_dir: Path) -> Config:
@@ -39,7 +45,8 @@ def read_synthetic(run_dir: Path, class_names: tuple[str, ...], multi_label: boo
 
 
 def load_run(run_dir: Path) -> RunData:
-    """The run's members, holdout and synthetic set (reads the data source its config names)."""
+    """The run's members, holdout, untrained images and synthetic set (reads the data source
+    its config names)."""
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir)
     config = folder.read_config()
@@ -52,13 +59,23 @@ def load_run(run_dir: Path) -> RunData:
             f"{run_dir} has no holdout set (data.holdout_fraction was 0); evaluation and "
             "attacks need real images the generator never saw"
         )
-    if max(members.max(initial=-1), holdout.max(initial=-1)) >= len(data):
+    untrained = [np.asarray(s, dtype=np.int64) for s in split.get("untrained", [])]
+    kept = np.concatenate([np.zeros(0, dtype=np.int64), *untrained])
+    if max(members.max(initial=-1), holdout.max(initial=-1), kept.max(initial=-1)) >= len(data):
         raise UserError(
             f"{folder.split_file} does not match the data source: it indexes images the data "
             f"({len(data)} images) does not have. Was the data changed after the run?"
         )
     synthetic = read_synthetic(run_dir, data.class_names, data.multi_label)
-    return RunData(run_dir, config, data.subset(members), data.subset(holdout), synthetic)
+    return RunData(
+        run_dir,
+        config,
+        data.subset(members),
+        data.subset(holdout),
+        synthetic,
+        untrained=data.subset(kept) if len(kept) else None,
+        untrained_sites=np.repeat(np.arange(len(untrained)), [len(s) for s in untrained]),
+    )
 
 
 def load_run_generator(run_dir: Path) -> tuple[AnyGenerator, tuple[str, ...], bool]:

@@ -4,7 +4,8 @@ Every other module reaches these files through RunFolder, SiteFolder and StudyFo
 spelling their names, so the layout and each file's format are defined here and nowhere else.
 
 A run folder:
-    config.yaml      the resolved config            split.json     holdout and site indices
+    config.yaml      the resolved config            split.json     holdout, site and untrained
+                                                                    indices
     stats.jsonl      one line per round              checkpoint.pt  the server's resumable state
     generator.pt     the final generator             summary.json   what the run and later
     samples.png      one sample row per class                       commands found
@@ -236,7 +237,9 @@ class RunFolder:
         return load_config(str(self.require(self.config_file, "the run's resolved config")))
 
     def write_split(self, split: dict) -> None:
-        """{"holdout": [...], "sites": [[...], ...]}: indices into the data source."""
+        """{"holdout": [...], "sites": [[...], ...], "untrained": [[...], ...]}: indices into
+        the data source; "untrained" (each site's images that no site trained on) is missing
+        from runs planned before it was kept."""
         self.path.mkdir(parents=True, exist_ok=True)
         atomic.write_text(self.split_file, json.dumps(split))
 

@@ -71,8 +71,11 @@ configured; "inf" trains the same steps without DP). Utility is judged on real h
 images the generator never saw; attacks compare training images (members) with that holdout.
 Fréchet distance is computed in the project's own classifier features, not Inception-FID.
 "Attack caveats" names the attacks that proved nothing: inconclusive (too weak on this data
-to find what was planted for them) or a population difference (their negative control, real
-images no site trained on, scored about as high as the members).
+to find what was planted for them), a population difference (their negative control, real
+images of the training population no site trained on, scored about as high as the members),
+or above the DP bound (a TPR above what the accountant's epsilon allows any attack: the
+members and non-members differ as populations, or the mechanism leaks; the audit decides).
+"DP bound on TPR@1%FPR" is that bound for the site with the largest epsilon.
 Generated {time.strftime("%Y-%m-%d %H:%M")}.</p>
 <h2>Results</h2>{_table(rows)}
 <h2>Trade-off</h2>{_image(study.tradeoff_plot, "trade-off plots")}

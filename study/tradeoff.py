@@ -11,7 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from attacks.report import caveats  # noqa: E402
+from attacks.registry import MECHANISM_AUDIT, THREAT_MODELS  # noqa: E402
+from attacks.report import caveats, verdict_label  # noqa: E402
 from common import atomic  # noqa: E402
 from common.run_folder import StudyFolder  # noqa: E402
 from study.sweep import SweepMember  # noqa: E402
@@ -32,6 +33,8 @@ COLUMNS = (
     ("mia_auc", "its AUC", "{:.3f}"),
     ("mia_tpr_at_1pct_fpr", "its TPR@1%FPR", "{:.3f}"),
     ("mia_control_auc", "its negative-control AUC", "{:.3f}"),
+    ("mia_tpr_bound_at_1pct_fpr", "DP bound on TPR@1%FPR", "{:.3f}"),
+    ("membership_verdict", "membership verdict", "{}"),
     ("linkage_rate", "linkage rate", "{:.3f}"),
     ("copy_rate", "copy rate", "{:.4f}"),
     ("audit_epsilon_lower_bound", "audit epsilon lower bound", "{:.2f}"),
@@ -60,8 +63,21 @@ def strongest_membership_attack(attacks: dict) -> tuple[str | None, dict, dict]:
     return best_name, best, control
 
 
+def membership_verdicts(attacks: dict) -> str | None:
+    """The report's verdict on each membership threat model, in a few words."""
+    entries = attacks.get("attacks") or {}
+    labels = [
+        f"{model}: {verdict_label(mine)}"
+        for model in THREAT_MODELS
+        if model != MECHANISM_AUDIT
+        and (mine := {n: e for n, e in entries.items() if e["threat_model"] == model})
+    ]
+    return "; ".join(labels) or None
+
+
 def attack_caveats(attacks: dict) -> str | None:
-    """The attacks whose verdict is inconclusive or may be a population difference."""
+    """The attacks whose verdict is inconclusive, may be a population difference, or claims
+    more than the accountant's epsilon allows."""
     found = caveats(attacks.get("attacks") or {})
     parts = [f"{status}: {', '.join(names)}" for status, names in found.items() if names]
     return "; ".join(parts) or None
@@ -91,6 +107,8 @@ def member_row(member: SweepMember) -> dict:
         "mia_auc": mia.get("auc"),
         "mia_tpr_at_1pct_fpr": _get(mia, "tpr_at_fpr", "0.01", "tpr"),
         "mia_control_auc": mia_control.get("auc"),
+        "mia_tpr_bound_at_1pct_fpr": _get(attacks, "dp_bound", "tpr_bound", "0.01", "accountant"),
+        "membership_verdict": membership_verdicts(attacks),
         "linkage_rate": _get(
             attacks, "attacks", "patient-linkage", "findings", "synthetic_matched_share"
         ),

@@ -11,7 +11,7 @@ import yaml
 from common import atomic
 from common.config import Config, DataConfig, config_to_dict
 from common.data import SOURCES, ImageSet
-from common.data.splits import partition, split_holdout
+from common.data.splits import partition, set_aside_untrained, split_holdout
 from common.errors import UserError
 
 _datasets: dict[str, ImageSet] = {}
@@ -87,11 +87,14 @@ def _read_cache(path: Path) -> ImageSet:
 
 @dataclass(frozen=True)
 class FederationSplit:
-    """Indices into `data`: the holdout (never trained on) and each site's training images."""
+    """Indices into `data`: the holdout (never trained on), each site's training images and
+    each site's untrained images (its share of the training population that it keeps out of
+    every mechanism)."""
 
     data: ImageSet
     holdout: np.ndarray
     sites: tuple[np.ndarray, ...]
+    untrained: tuple[np.ndarray, ...]
 
     def site_data(self, site: int) -> ImageSet:
         return self.data.subset(self.sites[site])
@@ -102,6 +105,7 @@ class FederationSplit:
             "holdout": self.holdout.tolist(),
             "holdout_patients": sorted(set(ids[self.holdout].tolist())),
             "sites": [indices.tolist() for indices in self.sites],
+            "untrained": [indices.tolist() for indices in self.untrained],
         }
 
 
@@ -124,7 +128,15 @@ def plan_federation(config: Config) -> FederationSplit:
         federation.partition_alpha,
         config.seed,
     )
-    return FederationSplit(data, holdout, tuple(train[part] for part in parts))
+    trained, untrained = set_aside_untrained(
+        data.subset(train), parts, config.data.untrained_fraction, config.seed
+    )
+    return FederationSplit(
+        data,
+        holdout,
+        tuple(train[part] for part in trained),
+        tuple(train[part] for part in untrained),
+    )
 
 
 def declared_class_names(config: Config) -> tuple[str, ...]:

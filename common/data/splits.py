@@ -92,6 +92,39 @@ def partition(
     return [np.sort(indices).astype(np.int64) for indices in sites]
 
 
+def set_aside_untrained(
+    data: ImageSet, sites: list[np.ndarray], fraction: float, seed: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(what each site trains on, what each site keeps untrained): indices into `data`.
+
+    Whole patients are drawn at random and all their images kept untrained, wherever they lie,
+    so that the untrained images share no patient with what the sites train on. A site keeps at
+    most `fraction` of its images (rounded down) untrained: a patient whose images would take
+    one of its sites past that is passed over, and no site is left without images.
+    """
+    if fraction == 0:
+        return list(sites), [np.zeros(0, dtype=np.int64) for _ in sites]
+    site_of = np.empty(len(data), dtype=np.int64)
+    for site, indices in enumerate(sites):
+        site_of[indices] = site
+    room = np.array([int(fraction * len(indices)) for indices in sites])
+    _, patient_of = np.unique(data.patient_keys(), return_inverse=True)
+    order = np.argsort(patient_of, kind="stable")
+    images_of = np.split(order, np.flatnonzero(np.diff(patient_of[order])) + 1)
+    untrained = np.zeros(len(data), dtype=bool)
+    # Another stream than the partition's: which patients stay untrained does not follow
+    # which site they went to.
+    for patient in np.random.default_rng([seed, 1]).permutation(len(images_of)):
+        taken = np.bincount(site_of[images_of[patient]], minlength=len(sites))
+        if np.all(taken <= room):
+            room -= taken
+            untrained[images_of[patient]] = True
+    return (
+        [indices[~untrained[indices]] for indices in sites],
+        [indices[untrained[indices]] for indices in sites],
+    )
+
+
 def _empty_site_message(
     data: ImageSet, site: int, num_sites: int, scheme: str, alpha: float
 ) -> str:

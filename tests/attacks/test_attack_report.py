@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 
 from attacks import controls
+from attacks.dp_bound import above_bound
 from attacks.metrics import membership_metrics
 from attacks.registry import MECHANISM_AUDIT, SYNTHETIC_ONLY
 from attacks.report import to_markdown, verdict
@@ -115,3 +117,45 @@ def test_the_markdown_lists_each_attacks_controls_and_what_it_supports():
     assert "## Controls" in markdown and row in markdown
     assert "- positive control: planted: 0.6 (floor 0.9, not met); stronger with more" in markdown
     assert "- negative control: other images" in markdown
+
+
+def _above_bound_entry() -> dict:
+    """A membership score at AUC ~0.84 with TPR at 1% FPR above what epsilon 1 allows."""
+    rng = np.random.default_rng(0)
+    metrics = membership_metrics(rng.normal(1.4, 1, 1000), rng.normal(0, 1, 1000))
+    bound = {
+        "epsilon": 1.0,
+        "tpr_bound": {"0.01": {"epsilon_delta": 0.0272, "accountant": 0.0199}},
+    }
+    membership = {"calibrated": metrics}
+    return {**_entry(True, membership), "above_dp_bound": above_bound(membership, bound)}
+
+
+@pytest.mark.parametrize(
+    "audit, pointer",
+    [
+        (None, "no audit has run on this run yet (`privsynth attack RUN_DIR --only dp-audit`)"),
+        (
+            {"violation": True, "claim_testable": True},
+            "dp-audit found the mechanism leaks (numbers)",
+        ),
+        (
+            {"violation": False, "claim_testable": True},
+            "dp-audit found no violation (numbers), which leaves a population difference",
+        ),
+    ],
+)
+def test_a_tpr_above_the_dp_bound_points_to_the_audit(audit, pointer):
+    entry = _above_bound_entry()
+    audits = {} if audit is None else {"dp-audit": _entry(audit["violation"], findings=audit)}
+
+    text = verdict(
+        SYNTHETIC_ONLY, {"mia-distance": entry}, audits=audits, bound={"audits": ["dp-audit"]}
+    )
+
+    assert entry["above_dp_bound"][0]["tpr_ci_low"] > 0.0199
+    assert text.startswith("Inconclusive, above what the accountant's epsilon allows")
+    assert (
+        "mia-distance is above what epsilon 1 allows for membership: the members and non-members "
+        f"differ as populations, or the mechanism leaks; the audit decides ({pointer}"
+    ) in text

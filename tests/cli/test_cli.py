@@ -12,6 +12,7 @@ from common.run_folder import RunFolder, SiteFolder
         (["run", "no-such-preset"], "not found"),
         (["run", "quickstart", "--set", "privacy.target_epsilon=0"], "privacy.target_epsilon"),
         (["run", "quickstart", "--set", "privacy.delta=2"], "privacy.delta"),
+        (["run", "quickstart", "--set", "data.untrained_fraction=1"], "data.untrained_fraction"),
         (["run", "quickstart", "--set", "data.source=imagenet"], "valid choices"),
         (["run", "quickstart", "--set", "federation.num_sites"], "key=value"),
         (["run", "--resume", "/no/such/run"], RunFolder("/no/such/run").config_file.name),
@@ -38,6 +39,31 @@ def test_dry_run_prints_the_calibrated_noise_per_site(capsys):
     assert code == 0
     assert out.count("noise multiplier") == 3
     assert "target_epsilon: 10.0" in out
+    assert "untrained_fraction: 0.1" in out and "data.untrained_fraction 0.1" in out
+    assert out.count("more kept untrained") == 3
+
+
+def test_a_run_planned_before_untrained_shares_resumes_on_the_split_it_recorded(tmp_path):
+    from cli.run import resumed_config
+    from common.config import config_from_dict
+    from common.data.federation import plan_federation
+
+    run = RunFolder(tmp_path)
+    # Such a run's config.yaml has no data.untrained_fraction: it reads as the default.
+    config = config_from_dict({}, ["data.phantom.num_patients=40"])
+    earlier = config_from_dict({}, ["data.phantom.num_patients=40", "data.untrained_fraction=0"])
+    recorded = plan_federation(earlier).to_dict()
+    del recorded["untrained"]
+    run.write_config(config)
+    run.write_split(recorded)
+
+    resumed = resumed_config(run)
+
+    assert resumed.data.untrained_fraction == 0
+    assert run.read_config().data.untrained_fraction == 0
+    sites = [indices.tolist() for indices in plan_federation(resumed).sites]
+    assert sites == recorded["sites"]
+    assert sum(map(len, plan_federation(config).sites)) < sum(map(len, sites))
 
 
 def test_patient_unit_dry_run_uses_patient_sample_rate(capsys):

@@ -14,13 +14,16 @@ from server.outputs import write_outputs
 from tests.helpers.run_folders import write_labelled_run
 
 
-def test_members_and_holdout_are_patient_disjoint_and_synthetic_is_read(tmp_path):
+def test_members_holdout_and_untrained_are_patient_disjoint_and_synthetic_is_read(tmp_path):
     write_labelled_run(tmp_path / "run", np.eye(4, dtype=np.uint8)[[0, 1, 2]])
 
     run = load_run(tmp_path / "run")
 
-    assert len(run.members) + len(run.holdout) == 30 * run.config.data.options.images_per_patient
-    assert not set(run.members.patient_ids) & set(run.holdout.patient_ids)
+    everything = len(run.members) + len(run.holdout) + len(run.untrained)
+    assert everything == 30 * run.config.data.options.images_per_patient
+    patients = [set(part.patient_ids) for part in (run.members, run.holdout, run.untrained)]
+    assert all(not a & b for i, a in enumerate(patients) for b in patients[i + 1 :])
+    assert len(run.untrained_sites) == len(run.untrained)
     assert run.synthetic.labels.tolist() == np.eye(4)[[0, 1, 2]].tolist()
     assert run.synthetic.class_names == run.members.class_names
 

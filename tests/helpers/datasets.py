@@ -34,3 +34,22 @@ def write_site_npz(path: Path) -> Path:
     labels = np.array([[0], [1], [0], [1], [0], [1]])
     np.savez(path, train_images=np.zeros((6, 28, 28), np.uint8), train_labels=labels)
     return path
+
+
+def write_shifted_holdout_npz(
+    path: Path, brightness: int, train: int = 400, val: int = 240
+) -> Path:
+    """A MedMNIST-layout file, 28 px, one image per patient, classes "normal" and "finding":
+    `train` phantom chest X-rays of one population, and as the `val` split `val` of other
+    patients made `brightness` grey levels brighter, a holdout from another population (as
+    films from another scanner or hospital)."""
+    arrays = {}
+    for split, count, seed, shift in (("train", train, 0, 0), ("val", val, 5, brightness)):
+        options = PhantomOptions(num_patients=count, images_per_patient=1, seed=seed)
+        films = generate_phantom(options, 28)
+        arrays[f"{split}_images"] = np.clip(films.images.astype(np.int64) + shift, 0, 255).astype(
+            np.uint8
+        )
+        arrays[f"{split}_labels"] = films.labels.any(axis=1)[:, None].astype(np.uint8)
+    np.savez(path, **arrays)
+    return path

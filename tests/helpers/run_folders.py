@@ -2,6 +2,7 @@
 RunFolder), small enough for the evaluation, attack, run-data and reader-study tests."""
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,11 @@ from common.conditions import condition_rows
 from common.config import Config, config_from_dict
 from common.data import ImageSet
 from common.data.federation import FederationSplit, plan_federation
-from common.data.phantom import generate_phantom
+from common.data.phantom import PhantomOptions, generate_phantom
 from common.models import Generator
-from common.run_folder import RunFolder
+from common.privacy.accounting import calibrate_release_noise
+from common.privacy.ledger import PrivacyLedger
+from common.run_folder import RunFolder, site_name
 from server.outputs import generate
 from tests.helpers.configs import PLANTED
 
@@ -112,3 +115,68 @@ def write_finished_run(run_dir: Path, overrides: list[str], synthetic_per_class:
         row_names=[name for name, _ in conditions for _ in range(synthetic_per_class)],
     )
     return run_dir
+
+
+def write_release_ledgers(folder: RunFolder, config: Config, epsilon: float) -> None:
+    """Each site's ledger holding one Gaussian release calibrated to `epsilon` (none for inf),
+    and the summary a run writes from them."""
+    privacy = config.privacy
+    spent = {}
+    for site in range(config.federation.num_sites):
+        ledger = PrivacyLedger.open(
+            folder.site(site).ledger,
+            unit=privacy.unit,
+            delta=privacy.delta,
+            accountant=privacy.accountant,
+        )
+        if math.isfinite(epsilon):
+            sigma = calibrate_release_noise(
+                history=[],
+                target_epsilon=epsilon,
+                delta=privacy.delta,
+                accountant=ledger.accountant,
+            )
+            with ledger.transaction():
+                ledger.record_release(round_number=1, noise_multiplier=sigma)
+        spent[site_name(site)] = ledger.epsilon() if math.isfinite(epsilon) else math.inf
+    folder.write_summary(
+        {
+            "epsilon_per_site": spent,
+            "delta_per_site": {site: privacy.delta for site in spent},
+        }
+    )
+
+
+def write_shifted_holdout_run(
+    run_dir: Path, data_file: Path, synthetic: str, epsilon: float, overrides: list[str] = ()
+) -> None:
+    """A mean-embedding run on `data_file` (tests.helpers.datasets.write_shifted_holdout_npz:
+    its holdout is another population) whose sites released at `epsilon`, and whose synthetic
+    set is "copies" (the training images themselves, a memorising generator) or "independent"
+    (fresh phantom films of the training population, a generator that learned the population
+    and no one in it)."""
+    folder, config, plan = start_run(
+        run_dir,
+        [
+            "data.source=medmnist",
+            f"data.medmnist.path={data_file}",
+            "data.resolution=28",
+            "data.holdout_split=val",
+            "data.untrained_fraction=0.2",
+            "federation.num_sites=2",
+            "training.method=mean_embedding",
+            "privacy.accountant=prv",
+            *overrides,
+        ],
+        name="shifted-holdout",
+    )
+    members = plan.data.subset(np.sort(np.concatenate(plan.sites)))
+    if synthetic == "copies":
+        images, labels = members.images, members.labels
+    else:
+        fresh = generate_phantom(PhantomOptions(num_patients=300, images_per_patient=1, seed=9), 28)
+        images = fresh.images
+        labels = np.eye(2)[fresh.labels.any(axis=1).astype(np.int64)]
+    write_synthetic(folder, images, labels.astype(np.uint8), members)
+    write_untrained_generator(folder, config, members)
+    write_release_ledgers(folder, config, epsilon)

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from attacks.registry import MECHANISM_AUDIT, SYNTHETIC_ONLY
+from attacks.suite import run_attacks
 from common.config import config_from_dict
+from common.device import CPU
 from common.errors import UserError
 from common.run_folder import RunFolder, StudyFolder
 from study.html_report import write_report
@@ -22,7 +24,9 @@ from study.sweep import (
 )
 from study.tradeoff import compare, strongest_membership_attack
 from tests.helpers.browser import chromium_path
-from tests.helpers.configs import TINY
+from tests.helpers.configs import ATTACK_OPTIONS, TINY
+from tests.helpers.datasets import write_shifted_holdout_npz
+from tests.helpers.run_folders import write_shifted_holdout_run
 
 # Two rounds, not TINY's three: quicker, and "federation.rounds=3" below is another config.
 SWEEP = [*TINY, "federation.rounds=2"]
@@ -158,6 +162,25 @@ def test_report_html_names_the_attacks_that_proved_nothing(tmp_path):
 
     assert "<th>attack caveats</th>" in page and "<th>its negative-control AUC</th>" in page
     assert "<td>inconclusive: copy-detection</td></tr>" in page
+
+
+def test_the_table_and_report_html_say_when_a_signal_is_above_what_epsilon_allows(tmp_path):
+    # A run at epsilon 1 whose holdout is brighter than the training films and which kept no
+    # untrained share: the signal against the holdout is more than epsilon 1 allows.
+    members = plan_sweep(config_from_dict({}, SWEEP), (1.0,), tmp_path)
+    data_file = write_shifted_holdout_npz(tmp_path / "shifted.npz", 12)
+    run_dir = members[0].run_dir
+    write_shifted_holdout_run(run_dir, data_file, "independent", 1.0, ["data.untrained_fraction=0"])
+    run_attacks(run_dir, ["mia-distance"], ATTACK_OPTIONS, tmp_path / "cache", device=CPU)
+
+    rows = compare(members, tmp_path)
+    page = write_report(rows, members, tmp_path, "tiny sweep").read_text()
+
+    assert rows[0]["membership_verdict"] == "synthetic data only: above the DP bound"
+    assert rows[0]["attack_caveats"] == "above the DP bound: mia-distance"
+    assert rows[0]["mia_tpr_bound_at_1pct_fpr"] < math.e * 0.01
+    assert "<td>synthetic data only: above the DP bound</td>" in page
+    assert "above what epsilon 1 allows for membership: the members and non-members differ" in page
 
 
 @pytest.mark.timeout(180)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from common.data.imageset import ImageSet
-from common.data.splits import PARTITION_SCHEMES, partition, split_holdout
+from common.data.splits import PARTITION_SCHEMES, partition, set_aside_untrained, split_holdout
 from common.errors import UserError
 
 
@@ -188,3 +188,48 @@ def test_fewer_patients_than_sites_is_reported() -> None:
 def test_unknown_scheme_lists_the_schemes() -> None:
     with pytest.raises(UserError, match="iid, dirichlet, by-patient"):
         partition(make_data(), 2, "random", alpha=1.0, seed=0)
+
+
+# ---- untrained share ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", PARTITION_SCHEMES)
+def test_each_site_keeps_whole_patients_untrained_up_to_its_share(scheme: str) -> None:
+    data = make_data(count=600, patients=150)
+    sites = partition(data, 3, scheme, alpha=0.5, seed=0)
+
+    trained, untrained = set_aside_untrained(data, sites, 0.2, seed=0)
+
+    assert_disjoint_and_covering(trained + untrained, len(data))
+    kept_patients = set(data.patient_ids[np.concatenate(untrained)])
+    assert not kept_patients & set(data.patient_ids[np.concatenate(trained)])
+    for site, (before, left, kept) in enumerate(zip(sites, trained, untrained)):
+        assert set(left) | set(kept) == set(before), f"site {site} lost or gained images"
+        assert len(kept) <= int(0.2 * len(before)) and len(left) > 0
+    # Whole patients reach the share closely.
+    assert abs(sum(map(len, untrained)) / len(data) - 0.2) < 0.05
+
+
+def test_the_untrained_share_is_deterministic_and_empty_at_zero() -> None:
+    data = make_data()
+    sites = partition(data, 2, "iid", alpha=0.5, seed=0)
+
+    first = set_aside_untrained(data, sites, 0.1, seed=3)
+    again = set_aside_untrained(data, sites, 0.1, seed=3)
+    other = set_aside_untrained(data, sites, 0.1, seed=4)
+    none = set_aside_untrained(data, sites, 0.0, seed=3)
+
+    assert all(np.array_equal(a, b) for a, b in zip(first[1], again[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(first[1], other[1]))
+    assert [len(kept) for kept in none[1]] == [0, 0]
+    assert all(np.array_equal(a, b) for a, b in zip(none[0], sites))
+
+
+def test_a_site_too_small_for_a_whole_image_keeps_everything_to_train_on() -> None:
+    data = make_data(count=12, with_patients=False)
+    sites = [np.arange(0, 3), np.arange(3, 12)]
+
+    trained, untrained = set_aside_untrained(data, sites, 0.3, seed=0)
+
+    assert [len(kept) for kept in untrained] == [0, 2]
+    assert [len(left) for left in trained] == [3, 7]
