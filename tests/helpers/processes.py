@@ -69,3 +69,26 @@ def wait_for_port(process: subprocess.Popen, port: int, timeout_s: float = 120) 
                     f"nothing listens on port {port} after {timeout_s:.0f}s"
                 ) from None
             time.sleep(0.2)
+
+
+def processes_with_env(name: str, value: str, command: str = "") -> list[int]:
+    """This machine's processes (those this user may read) whose environment holds
+    `name`=`value` and whose command line contains `command`.
+
+    A process passes its environment on to what it starts, and the descendants keep it even
+    once orphaned or in sessions of their own: a value unique to one test finds that test's
+    processes and no one else's.
+    """
+    wanted = f"{name}={value}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        if wanted in environ and command in cmdline:
+            found.append(int(proc.name))
+    return found
