@@ -22,7 +22,7 @@ The bounds (`attacks.audit_bounds`) are compared with the accountant's epsilon f
 the audited steps; a lower bound above it means the DP implementation does not deliver what
 the accountant claims. Their ceiling, what a perfect attacker would certify with these
 canaries, is reported with them: a claim above it cannot be refuted by this audit.
-The audit trains `audit_steps` steps (default 1000, fewer than the run's thousands, to keep it
+The audit trains `audit_steps` steps (default 500, fewer than the run's thousands, to keep it
 within minutes); the accountant's epsilon is computed for those steps.
 """
 
