@@ -5,12 +5,12 @@ import argparse
 import os
 import sys
 
-from cli import attack, certs, ledger, phantom, reader_study, run, sweep
+from cli import attack, certs, ledger, phantom, prior, reader_study, run, sweep
 from common.errors import UserError
 from evaluation.command import add_evaluate_arguments, run_evaluate
 
 # In the order `privsynth --help` lists them.
-COMMANDS = (run, ledger, certs, phantom, reader_study, sweep, attack)
+COMMANDS = (run, ledger, certs, phantom, prior, reader_study, sweep, attack)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,15 +30,31 @@ def _default_run_dir(config: Config) -> Path:
     return Path(config.output.dir) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def describe_prior(config: Config) -> str:
+    """The prior the run starts from, checked against the config, or that it has none."""
+    if not config.model.prior:
+        return "prior: none (model.prior is ''): the models start from random weights"
+    from common.prior.file import load_prior
+
+    prior = load_prior(config.model.prior, config)
+    public = prior.provenance.get("public_data", {})
+    return (
+        f"prior: {prior.folder} (sha256 {prior.sha256}), trained on public "
+        f"{public.get('file')} ({public.get('licence')}): no epsilon"
+    )
+
+
 def print_plan(config: Config) -> None:
     from common.data.federation import plan_federation
     from methods import method_for
 
+    prior = describe_prior(config)  # a missing or unfit prior is said before the data is read
     plan = plan_federation(config)
     federation = config.federation
     method = method_for(config)
     planned = method.describe(method.schedule(config))
     print(config_to_yaml(config))
+    print(prior)
     untrained = sum(len(indices) for indices in plan.untrained)
     print(
         f"data: {len(plan.data)} images, holdout {len(plan.holdout)}, untrained {untrained} "
@@ -99,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_plan(config)
         return 0
     resolve_device(config.runtime.device)  # a missing GPU is said before anything starts
+    if config.model.prior:  # and so is a missing or unfit prior
+        print(describe_prior(config), flush=True)
     run = RunFolder(args.resume or args.run_dir or _default_run_dir(config))
     if not args.resume and run.started:
         raise UserError(

@@ -107,6 +107,9 @@ SITE_PINNED = (
     "privacy.accountant",
     "privacy.sites",
     "runtime.device",
+    # A path on the server's machine: a deployed site reads no file the server names, so its
+    # discriminator starts from the server's weights or its own (model.prior, common/prior).
+    "model.prior",
 )
 
 # Config keys only the server reads.

@@ -30,6 +30,8 @@ DEVICES = ("auto", "cpu", "cuda")  # auto: the GPU when there is one
 METHODS = ("dpgan", "mean_embedding", "mean_embedding_dpgan")
 # The methods whose server fit can make a mixture of generators (model.generator_components).
 MIXTURE_METHODS = ("mean_embedding",)
+# The methods that start from a public prior (model.prior).
+PRIOR_METHODS = ("dpgan",)
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -95,6 +97,9 @@ class ModelConfig:
     # > 1: an equal mixture of that many generators, each fitted on its own to the released
     # mean embeddings (training.method: mean_embedding only).
     generator_components: int = 1
+    # A public prior to start from (common/prior): a folder under the repository's priors/, or
+    # an absolute path; "" starts from random weights.
+    prior: str = ""
 
     def __post_init__(self) -> None:
         for key in ("latent_dim", "generator_width", "discriminator_width", "generator_components"):
@@ -405,6 +410,12 @@ class Config:
             "model.generator_components",
             f"is {self.model.generator_components}, but only training.method=mean_embedding "
             "fits a mixture of generators; set it to 1 for the DP-GAN",
+        )
+        _require(
+            not self.model.prior or self.training.method in PRIOR_METHODS,
+            "model.prior",
+            f"is set, but training.method={self.training.method} does not start from a prior "
+            f"yet (only {', '.join(PRIOR_METHODS)}); set model.prior to ''",
         )
         if self.privacy.sites:
             _require(

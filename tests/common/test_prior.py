@@ -1,0 +1,133 @@
+"""Public priors: built from public images without privacy, written with their provenance,
+checked against the config, and loaded so that every class starts as the public films."""
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from cli.main import main
+from common.config import config_from_dict
+from common.errors import UserError
+from common.models import build_models
+from common.prior.file import PROVENANCE, WEIGHTS, load_prior, prior_hash, start_from
+from tests.helpers.priors import TINY_MODEL, build_prior
+
+
+def config_for(prior, *settings, resolution=28):
+    return config_from_dict(
+        {"data": {"resolution": resolution}},
+        [*TINY_MODEL, f"model.prior={prior}", *settings],
+    )
+
+
+def test_build_writes_weights_and_provenance(tmp_path, capsys):
+    public, out = build_prior(tmp_path)
+
+    provenance = json.loads((out / PROVENANCE).read_text())
+    assert (out / WEIGHTS).is_file()
+    assert provenance["public_data"]["sha256"] == hashlib.sha256(public.read_bytes()).hexdigest()
+    assert provenance["public_data"]["licence"] == "CC BY-SA 4.0"
+    assert provenance["resolution"] == 28 and provenance["channels"] == 1
+    assert provenance["model"]["generator_width"] == 8
+    assert provenance["model"]["architecture"] == "dcgan"
+    assert provenance["training"]["steps"] == 2
+    assert provenance["command"].startswith("privsynth prior build ")
+    assert "--set model.generator_width=8" in provenance["command"]
+    assert len(provenance["commit"].split("+")[0]) in (40, len("unknown"))
+    assert prior_hash(out) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("architecture", ["dcgan", "resnet"])
+def test_every_class_starts_as_the_public_prior(tmp_path, architecture):
+    _, out = build_prior(tmp_path, f"model.architecture={architecture}")
+    config = config_for(out, f"model.architecture={architecture}")
+    prior = load_prior(config.model.prior, config)
+    generator, discriminator = build_models(3, 28, config.model)
+
+    start_from(prior, generator, discriminator)
+
+    for key, value in prior.generator.items():
+        assert torch.equal(generator.state_dict()[key], value)
+    for key, value in prior.discriminator.items():
+        assert torch.equal(discriminator.state_dict()[key], value)
+    z = torch.randn(5, config.model.latent_dim)
+    one_hot = torch.eye(3)[[0, 1, 2, 0, 1]]
+    generator.eval()
+    with torch.no_grad():
+        images = generator(z, one_hot)
+        assert torch.allclose(images, generator(z, torch.zeros(5, 3)))
+        assert torch.allclose(
+            discriminator(images, one_hot), discriminator(images, torch.ones(5, 3))
+        )
+        assert not torch.allclose(images[0], images[1])
+
+
+def test_the_hash_changes_with_the_weights(tmp_path):
+    _, first = build_prior(tmp_path, name="first")
+    _, second = build_prior(tmp_path, "training.generator_lr=0.01", name="second")
+
+    assert prior_hash(first) != prior_hash(second)
+
+
+@pytest.mark.parametrize(
+    "settings, resolution, fragment",
+    [
+        ((), 32, "data.resolution=28, but the config has data.resolution=32"),
+        (("model.generator_width=16",), 28, "model.generator_width=8"),
+        (("model.architecture=resnet",), 28, "model.architecture=dcgan"),
+    ],
+)
+def test_a_prior_that_does_not_fit_is_one_error(tmp_path, settings, resolution, fragment):
+    _, out = build_prior(tmp_path)
+    config = config_for(out, *settings, resolution=resolution)
+
+    with pytest.raises(UserError, match="model.prior: .*") as error:
+        load_prior(config.model.prior, config)
+
+    assert fragment in str(error.value)
+    assert str(out) in str(error.value)
+
+
+def test_a_missing_prior_is_one_error_line_at_dry_run(tmp_path, capsys):
+    missing = tmp_path / "no-such-prior"
+
+    code = main(["run", "quickstart", "--dry-run", "--set", f"model.prior={missing}"])
+
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("privsynth: error: model.prior:")
+    assert str(missing) in err and "\n" not in err
+
+
+def test_dry_run_names_the_prior_and_its_hash(tmp_path, capsys):
+    _, out = build_prior(tmp_path, "model.generator_upsampling=nearest")
+    settings = [*TINY_MODEL, "model.generator_upsampling=nearest", f"model.prior={out}"]
+    argv = ["run", "quickstart", "--dry-run", "--set", "data.resolution=28"]
+    for setting in settings:
+        argv += ["--set", setting]
+
+    assert main(argv) == 0
+
+    assert f"prior: {out} (sha256 {prior_hash(out)})" in capsys.readouterr().out
+
+
+def test_no_prior_is_the_default_and_said_at_dry_run(capsys):
+    assert config_from_dict({}).model.prior == ""
+    assert main(["run", "quickstart", "--dry-run"]) == 0
+    assert "prior: none" in capsys.readouterr().out
+
+
+def test_a_method_that_does_not_start_from_a_prior_refuses_one():
+    with pytest.raises(UserError, match="model.prior is set, but training.method=mean_embedding"):
+        config_from_dict({}, ["model.prior=cxr", "training.method=mean_embedding"])
+
+
+def test_a_corrupt_prior_is_one_error(tmp_path):
+    _, out = build_prior(tmp_path)
+    (out / WEIGHTS).write_bytes(b"not a torch file")
+    config = config_for(out)
+
+    with pytest.raises(UserError, match="cannot read the prior"):
+        load_prior(config.model.prior, config)
