@@ -49,4 +49,6 @@ def cmd_ledger(args: argparse.Namespace) -> int:
                 f"{entry.sample_rate:>8.4f} {epsilon:>9.3f}  {when}"
             )
         print(f"total: {ledger.steps} DP-SGD steps, epsilon {ledger.epsilon():.3f}")
+        for prior in sorted({entry.prior for entry in ledger.entries if entry.prior}):
+            print(f"started from public prior sha256 {prior} (no epsilon)")
     return 0

@@ -14,6 +14,7 @@ from common import atomic
 from common.config import Config, SiteBudget
 from common.data import ImageSet
 from common.models import build_models
+from common.prior.file import Prior
 from common.privacy.ledger import PrivacyLedger
 from common.protocol import RoundRequest, RoundResult, SiteError
 from common.run_folder import SiteFolder
@@ -59,12 +60,15 @@ class SitePolicy:
 @dataclass
 class Site:
     """ledger_path: the privacy ledger of this site's dataset (outlives runs).
-    run_state_dir: this run's private state (discriminator, optimizers, last reply)."""
+    run_state_dir: this run's private state (discriminator, optimizers, last reply).
+    prior: the public prior its discriminator starts from (none at a deployed site)."""
 
     policy: SitePolicy
     data: ImageSet
     ledger_path: Path
     run_state_dir: Path
+    # The public prior the site's models start from, if any; its hash goes into the ledger.
+    prior: Prior | None = None
 
     @property
     def state_path(self) -> Path:

@@ -27,6 +27,7 @@ from common.data import ImageSet
 from common.data.federation import declared_class_names, load_dataset, plan_federation
 from common.device import resolve_device
 from common.errors import UserError
+from common.prior.file import load_prior
 from common.protocol import SIMULATION_ENV, SiteError
 from common.run_folder import RunFolder, SiteFolder, site_name
 
@@ -46,6 +47,8 @@ def simulated_site(config: Config, partition_id: int, run_dir: Path) -> Site:
         data=plan.site_data(partition_id),
         ledger_path=state.ledger,
         run_state_dir=state.path,
+        # The simulation's sites share the operator's machine and its priors/.
+        prior=load_prior(config.model.prior, config) if config.model.prior else None,
     )
 
 

@@ -19,6 +19,7 @@ from client.training import DPGANTrainer, DPSettings
 from common import atomic
 from common.config import Config, SiteBudget
 from common.device import resolve_device
+from common.prior.file import start_from
 from common.privacy.accounting import (
     EPSILON_SLACK,
     SIZE_ESTIMATE,
@@ -91,7 +92,11 @@ class DPGAN:
                     f"(delta={ledger.delta:g})",
                 )
             # Recorded before training: a crash mid-round can only over-count.
-            ledger.record(round_number=request.round, steps=request.local_steps)
+            ledger.record(
+                round_number=request.round,
+                steps=request.local_steps,
+                prior=site.prior.sha256 if site.prior else "",
+            )
         return train(site, ledger, config, request, generator, discriminator, device, show_progress)
 
     # ---- the server -------------------------------------------------------------------
@@ -250,6 +255,9 @@ def train(site, ledger, config, request, generator, discriminator, device, show_
         device,
     )
     local = torch.load(site.state_path, weights_only=True) if site.state_path.exists() else {}
+    if site.prior is not None and not local:
+        # A discriminator the server does not send starts from the public prior's.
+        start_from(site.prior, trainer.generator, trainer.discriminator)
     # A site that keeps its discriminator trains its own, not the federation's average.
     shares = request.share_discriminator and site.policy.share_discriminator
     trainer.load(

@@ -20,6 +20,7 @@ from common.data.federation import label_space
 from common.device import resolve_device
 from common.errors import UserError
 from common.models import build_models
+from common.prior.file import load_prior, start_from
 from common.protocol import RoundRequest, SiteReply, TrainRequest
 from common.run_folder import RunFolder
 from common.run_lock import run_folder_lock
@@ -76,8 +77,16 @@ class FederationServer:
             self.folder.write_config(config)
 
     def new_models(self) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The initial generator and discriminator: the public prior's (model.prior), or
+        random."""
         torch.manual_seed(self.config.seed)
-        return build_models(len(self.class_names), self.config.data.resolution, self.config.model)
+        config = self.config
+        generator, discriminator = build_models(
+            len(self.class_names), config.data.resolution, config.model
+        )
+        if config.model.prior:
+            start_from(load_prior(config.model.prior, config), generator, discriminator)
+        return generator, discriminator
 
     def _fresh_state(self) -> ServerState:
         generator, discriminator = self.new_models()

@@ -42,6 +42,9 @@ class LedgerEntry:
     sample_rate: float
     steps: int
     time: float
+    # The sha256 of the public prior (common/prior) the run's models started from; "" for
+    # none, and in ledgers kept before priors. Public data: it costs no epsilon.
+    prior: str = ""
 
     def __post_init__(self) -> None:
         if self.mechanism not in MECHANISMS:
@@ -146,20 +149,30 @@ class PrivacyLedger:
         self.noise_multiplier = noise_multiplier
         self.sample_rate = sample_rate
 
-    def record(self, *, round_number: int, steps: int) -> None:
-        """Record a round's DP-SGD steps, before the steps are taken."""
+    def record(self, *, round_number: int, steps: int, prior: str = "") -> None:
+        """Record a round's DP-SGD steps, before the steps are taken, with the hash of the
+        public prior the run started from ("" for none)."""
         self._require_lock()
         if not self.calibrated:
             raise RuntimeError("ledger must be calibrated before recording steps")
-        self._append(round_number, "dp-sgd", self.noise_multiplier, self.sample_rate, steps)
+        self._append(round_number, "dp-sgd", self.noise_multiplier, self.sample_rate, steps, prior)
 
     def record_release(self, *, round_number: int, noise_multiplier: float) -> None:
         """Record a one-shot Gaussian release (sample rate 1, one step), before it is made."""
         self._require_lock()
         self._append(round_number, "release", noise_multiplier, 1.0, 1)
 
-    def _append(self, round_number: int, mechanism: str, sigma: float, rate: float, steps: int):
-        self.entries.append(LedgerEntry(round_number, mechanism, sigma, rate, steps, time.time()))
+    def _append(
+        self,
+        round_number: int,
+        mechanism: str,
+        sigma: float,
+        rate: float,
+        steps: int,
+        prior: str = "",
+    ) -> None:
+        entry = LedgerEntry(round_number, mechanism, sigma, rate, steps, time.time(), prior)
+        self.entries.append(entry)
 
     def _require_lock(self) -> None:
         if not self._locked:
