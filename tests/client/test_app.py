@@ -7,7 +7,7 @@ from flwr.supercore.task_identity import TaskIdentity
 from client.app import app
 from client.guard import check_request_content
 from client.site import RoundRefused
-from common.protocol import SIMULATION_ENV, ERROR_REASONS, SiteError, TrainRequest, encode_request
+from common.protocol import ERROR_REASONS, SIMULATION_ENV, SiteError, TrainRequest, encode_request
 from tests.helpers.sites import generator_state, request
 
 
