@@ -201,21 +201,22 @@ def control_population(run: RunData, count: int, rng: np.random.Generator) -> Co
     """At most `count` real images of the training population that no site trained on: the
     sites' untrained images where the run kept those of MIN_CONTROL_PATIENTS patients or more,
     else fresh phantom patients."""
-    patients = 0 if run.untrained is None else len(np.unique(run.untrained.patient_keys()))
-    if patients >= MIN_CONTROL_PATIENTS:
-        chosen = np.sort(rng.choice(len(run.untrained), min(count, len(run.untrained)), False))
+    untrained = run.untrained
+    kept_patients = 0 if untrained is None else len(np.unique(untrained.patient_keys()))
+    if kept_patients >= MIN_CONTROL_PATIENTS:
+        chosen = np.sort(rng.choice(len(untrained), min(count, len(untrained)), replace=False))
         how = (
-            f"{len(chosen)} of the {len(run.untrained)} images the sites kept untrained (whole "
+            f"{len(chosen)} of the {len(untrained)} images the sites kept untrained (whole "
             "patients of the training population that no mechanism saw, "
             f"data.untrained_fraction {run.config.data.untrained_fraction:g})"
         )
-        return ControlPopulation(run.untrained.subset(chosen), run.untrained_sites[chosen], how)
+        return ControlPopulation(untrained.subset(chosen), run.untrained_sites[chosen], how)
     if run.config.data.source != "phantom":
         kept = (
-            f"untrained images of only {patients} patients, fewer than {MIN_CONTROL_PATIENTS}"
-            if patients
+            f"untrained images of only {kept_patients} patients, fewer than {MIN_CONTROL_PATIENTS}"
+            if kept_patients
             else "no untrained images of the training population (planned before sites kept "
-            "them, or with data.untrained_fraction 0)"
+            "them, with data.untrained_fraction 0, or a deployed consortium's)"
         )
         return ControlPopulation(None, None, f"none: the run kept {kept}")
     patients = max(2, -(-count // run.config.data.options.images_per_patient))

@@ -9,7 +9,9 @@ Negative control: a membership attack with its members replaced by real images o
 training population that no site trained on (the context's control population: the sites'
 untrained share; else half of the non-members, scored against the other half). Above chance,
 the attack tells populations apart rather than members from non-members, and its signal may be
-a difference between the training population and the holdout's.
+a difference between the training population and the holdout's. With a control of the training
+population the members are also scored against it: at chance there, the members do not stand
+out from their own population, whatever the attack tells against the holdout.
 """
 
 from collections.abc import Callable
@@ -145,7 +147,7 @@ def membership_attack(
         findings=findings or {},
         membership=_metrics(context, members_scored, nonmembers_scored),
         negative_control=_negative_control(
-            context, score, nonmembers_scored, halves=halves, cap=cap, rng=rng
+            context, score, members_scored, nonmembers_scored, halves=halves, cap=cap, rng=rng
         ),
         power=_planted_power(score, plant, nonmembers_scored, halves=halves, advice=advice),
     )
@@ -176,6 +178,7 @@ def _metrics(context: AttackContext, positive: Scored, negative: Scored) -> dict
 def _negative_control(
     context: AttackContext,
     score: Scorer,
+    members: Scored,
     nonmembers: Scored,
     *,
     halves: tuple[np.ndarray, np.ndarray],
@@ -187,10 +190,14 @@ def _negative_control(
         if sites is None:
             sites = _random_sites(context, len(context.control), rng)
         control = _capped(Queries(context.control, sites), cap, rng)
+        control_scored = Scored(control, score(control))
         return {
             "control": f"{context.control_source}, in place of the members",
             "training_population": True,
-            "membership": _metrics(context, Scored(control, score(control)), nonmembers),
+            "membership": _metrics(context, control_scored, nonmembers),
+            # The members against non-members of their own population: what membership
+            # alone, without a difference between populations, lets the attack tell.
+            "members_against_control": _metrics(context, members, control_scored),
         }
     first, second = halves
     if not len(first) or not len(second):

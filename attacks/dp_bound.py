@@ -75,7 +75,7 @@ def _profile(
     point = [(epsilon, delta)]
     ledger_path = _ledger_path(run, site)
     if ledger_path is None:
-        return point, f"{site}'s epsilon {epsilon:g} at delta {delta:g} (the run's summary)"
+        return point, f"{site}'s epsilon {epsilon:.3g} at delta {delta:g} (the run's summary)"
     ledger = PrivacyLedger.open(ledger_path, **PrivacyLedger.read_settings(ledger_path))
     decades = math.log10(PROFILE_MAX_DELTA / delta)
     count = max(2, int(decades * PROFILE_POINTS_PER_DECADE) + 1)
@@ -86,7 +86,7 @@ def _profile(
         for d in deltas
     ]
     return point, (
-        f"{site}'s epsilon {epsilon:g} at delta {delta:g} and the {ledger.accountant} "
+        f"{site}'s epsilon {epsilon:.3g} at delta {delta:g} and the {ledger.accountant} "
         f"accountant's privacy profile of its ledger (delta {delta:g} to {PROFILE_MAX_DELTA:g})"
     )
 

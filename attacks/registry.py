@@ -28,7 +28,9 @@ class AttackResult:
     negative_control: {"control": what replaced the members, "training_population": whether
     that is real images of the training population (else half of the non-members, which cannot
     show a population difference), "membership": name -> membership_metrics of the same scores
-    on it} (membership attacks)."""
+    on it against the non-members, and for a control of the training population
+    "members_against_control": name -> membership_metrics of the members against it}
+    (membership attacks)."""
 
     findings: dict = field(default_factory=dict)
     membership: dict[str, dict] = field(default_factory=dict)

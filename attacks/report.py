@@ -103,16 +103,31 @@ def _control_blind(entry: dict) -> bool:
     return (entry.get("negative_control") or {}).get("training_population") is False
 
 
-def _shifted(entry: dict) -> dict[str, tuple[dict, dict]]:
-    """score -> (its metrics, its negative control's) for the scores shift_explained."""
-    controls = (entry.get("negative_control") or {}).get("membership", {})
-    return {
-        score: (metrics, controls[score])
-        for score, metrics in entry["membership"].items()
-        if membership_level(metrics) != "none"
-        and score in controls
-        and shift_explained(metrics, controls[score])
-    }
+def _shifted(entry: dict) -> dict[str, str]:
+    """score -> why a population difference may explain its signal, for each score with signal
+    beyond chance that its negative control explains: the control scores above chance against
+    the non-members as well and the score does not clear it (shift_explained), or the members
+    do not stand out from the control, real images of their own population."""
+    control = entry.get("negative_control") or {}
+    against_nonmembers = control.get("membership", {})
+    against_members = control.get("members_against_control", {})
+    found = {}
+    for score, metrics in entry["membership"].items():
+        if membership_level(metrics) == "none":
+            continue
+        here = f"{score}: AUC {metrics['auc']:.3f} against the non-members"
+        if score in against_nonmembers and shift_explained(metrics, against_nonmembers[score]):
+            other = against_nonmembers[score]
+            found[score] = (
+                f"{here}, the control's {other['auc']:.3f} against them, "
+                f"{metrics['auc'] - other['auc']:+.3f} above it"
+            )
+        elif score in against_members and membership_level(against_members[score]) == "none":
+            other = against_members[score]
+            found[score] = (
+                f"{here}, {other['auc']:.3f} {_ci(other['auc_ci'])} against the control, at chance"
+            )
+    return found
 
 
 def _unexplained(entry: dict) -> list[dict]:
@@ -174,14 +189,10 @@ def _weakness(name: str, entry: dict) -> str:
 
 
 def _population_note(name: str, entry: dict) -> str:
-    scores = "; ".join(
-        f"{score}: AUC {metrics['auc']:.3f} against the control's {control['auc']:.3f}, "
-        f"{metrics['auc'] - control['auc']:+.3f} above it"
-        for score, (metrics, control) in _shifted(entry).items()
-    )
+    scores = "; ".join(_shifted(entry).values())
     return (
-        f"{name}'s negative control ({entry['negative_control']['control']}) scores above "
-        f"chance too ({scores}): a population difference may explain that signal"
+        f"{name}'s negative control ({entry['negative_control']['control']}) explains its "
+        f"signal ({scores}): a population difference may explain that signal"
     )
 
 
@@ -205,7 +216,7 @@ def _audit_pointer(audits: dict[str, dict], bound: dict | None) -> str:
     ran = {name: entry for name, entry in audits.items() if not entry["skipped"]}
     if not ran:
         names = " or ".join((bound or {}).get("audits") or ["dp-audit", "release-audit"])
-        return f"no audit has run on this run yet (`privsynth attack RUN_DIR --only {names}`)"
+        return f"no audit has run on this run yet; run `privsynth attack RUN_DIR --only {names}`"
     found = []
     for name, entry in ran.items():
         if entry["findings"].get("violation"):
@@ -267,9 +278,10 @@ def _verdict(threat_model: str, ran: dict[str, dict], details: str, audit: str) 
     elif shifted:
         head = (
             f"Inconclusive, a population difference: {access}, {', '.join(shifted)} told "
-            "members from non-members, but its negative control (real images no site trained "
-            "on in place of the members) scored about as high: the signal may be a difference "
-            "between the member and non-member populations rather than membership."
+            "members from non-members, but its negative control (real images of the training "
+            "population that no site trained on) scored about as high against the non-members, "
+            "or the members did not stand out from it: the signal may be a difference between "
+            "the member and non-member populations rather than membership."
         )
     elif weak:
         head = f"Inconclusive: {access}, the attacker is too weak on this data to show leakage."
@@ -340,23 +352,29 @@ def _controls_table(attacks: dict[str, dict]) -> list[str]:
         "the attacker is too weak on this data and its silence proves nothing. Negative "
         "control: the membership scores with the members replaced by real images no site "
         "trained on; above chance, a difference between the populations may explain the "
-        "attack's signal.",
+        "attack's signal. Members against the control: the members scored against those "
+        "images, where they are of the training population; at chance, the members do not "
+        "stand out from their own population.",
         "",
-        "| attack | status | power | floor | shown to work | negative control AUC [CI] |",
-        "|---|---|---|---|---|---|",
+        "| attack | status | power | floor | shown to work | negative control AUC [CI] "
+        "| members against the control AUC [CI] |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, entry in rows:
         power = entry.get("power") or {}
-        control = (entry.get("negative_control") or {}).get("membership", {})
-        negative = "; ".join(
-            f"{score} {m['auc']:.3f} {_ci(m['auc_ci'])}" for score, m in control.items()
-        )
+        control = entry.get("negative_control") or {}
         lines.append(
             f"| {name} | {attack_status(entry)} | {_format(power.get('value', '–'))} | "
             f"{_format(power.get('floor', '–'))} | "
-            f"{'yes' if power.get('adequate') else 'no'} | {negative or '–'} |"
+            f"{'yes' if power.get('adequate') else 'no'} | "
+            f"{_aucs(control.get('membership', {}))} | "
+            f"{_aucs(control.get('members_against_control', {}))} |"
         )
     return [*lines, ""]
+
+
+def _aucs(membership: dict[str, dict]) -> str:
+    return "; ".join(f"{s} {m['auc']:.3f} {_ci(m['auc_ci'])}" for s, m in membership.items()) or "–"
 
 
 def _bound_table(bound: dict | None, attacks: dict[str, dict]) -> list[str]:

@@ -5,7 +5,7 @@ from attacks import controls
 from attacks.dp_bound import above_bound
 from attacks.metrics import membership_metrics
 from attacks.registry import MECHANISM_AUDIT, SYNTHETIC_ONLY
-from attacks.report import to_markdown, verdict
+from attacks.report import LEAK, POPULATION, attack_status, membership_level, to_markdown, verdict
 
 
 def _entry(
@@ -134,7 +134,7 @@ def _above_bound_entry() -> dict:
 @pytest.mark.parametrize(
     "audit, pointer",
     [
-        (None, "no audit has run on this run yet (`privsynth attack RUN_DIR --only dp-audit`)"),
+        (None, "no audit has run on this run yet; run `privsynth attack RUN_DIR --only dp-audit`"),
         (
             {"violation": True, "claim_testable": True},
             "dp-audit found the mechanism leaks (numbers)",
@@ -159,3 +159,35 @@ def test_a_tpr_above_the_dp_bound_points_to_the_audit(audit, pointer):
         "mia-distance is above what epsilon 1 allows for membership: the members and non-members "
         f"differ as populations, or the mechanism leaks; the audit decides ({pointer}"
     ) in text
+
+
+@pytest.mark.parametrize("members_stand_out, status", [(False, POPULATION), (True, LEAK)])
+def test_a_signal_is_membership_only_if_the_members_stand_out_from_their_own_population(
+    members_stand_out, status
+):
+    rng = np.random.default_rng(1)
+    members = rng.normal(0.3 if members_stand_out else 0.0, 1, 600)
+    untrained = rng.normal(0.0, 1, 600)  # the training population, no site trained on it
+    holdout = rng.normal(-0.3, 1, 600)  # another population: it scores lower
+    control = {
+        "control": "untrained images",
+        "training_population": True,
+        # Against the holdout the control's own signal stays below the line (AUC CI from 0.5).
+        "membership": {"score": membership_metrics(untrained[:60], holdout[:60])},
+        "members_against_control": {"score": membership_metrics(members, untrained)},
+    }
+    entry = {
+        **_entry(True, {"score": membership_metrics(members, holdout)}),
+        "negative_control": control,
+    }
+
+    text = verdict(SYNTHETIC_ONLY, {"mia-distance": entry})
+
+    assert membership_level(entry["membership"]["score"]) != "none"
+    assert membership_level(control["membership"]["score"]) == "none"
+    assert attack_status(entry) == status
+    if status == POPULATION:
+        assert text.startswith("Inconclusive, a population difference")
+        assert "against the control, at chance" in text
+    else:
+        assert text.startswith("Weak but measurable leakage") or text.startswith("Strong leakage")
