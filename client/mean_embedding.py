@@ -46,22 +46,21 @@ def unit_contributions(
             weighted = feature_weight * (g[:, :, None] * phi[:, None, :]).flatten(1)
             rows.append(torch.cat([weighted, count_weight * g], dim=1))
     per_image = torch.cat(rows)
-    _, unit_of_image = np.unique(unit_keys, return_inverse=True)
-    per_unit = per_image.new_zeros(len(np.unique(unit_keys)), per_image.shape[1])
+    units, unit_of_image = np.unique(unit_keys, return_inverse=True)
+    per_unit = per_image.new_zeros(len(units), per_image.shape[1])
     per_unit.index_add_(0, torch.from_numpy(unit_of_image).to(device), per_image)
     return clip_rows(per_unit)
 
 
 def clip_rows(rows: torch.Tensor) -> torch.Tensor:
-    """Each row scaled to L2 norm at most 1; a row that is not finite, or whose norm is not,
-    becomes zero. So every row is finite with norm <= 1 whatever the features or settings
-    were, and each depends on its own unit alone: the sum's sensitivity is 1."""
+    """Each row scaled to L2 norm at most 1; a row that is not finite becomes zero. So every
+    row is finite with norm <= 1 whatever the features or settings were, and each depends on
+    its own unit alone: the sum's sensitivity is 1."""
     finite = torch.isfinite(rows).all(dim=1, keepdim=True)
     rows = torch.where(finite, rows, torch.zeros_like(rows))
-    # In double: a finite float32 row's squared norm can overflow in float32.
+    # In double, where the norm of a finite float32 row cannot overflow (in float32 it can).
     norms = torch.linalg.vector_norm(rows.double(), dim=1, keepdim=True)
-    scale = (1.0 / norms.clamp(min=1.0)).to(rows.dtype)
-    return torch.where(torch.isfinite(norms), rows * scale, torch.zeros_like(rows))
+    return rows * (1.0 / norms.clamp(min=1.0)).to(rows.dtype)
 
 
 def noisy_class_sums(

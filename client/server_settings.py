@@ -22,7 +22,15 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from common.config import Config, config_to_dict, get_dotted
+from common.config import (
+    ARCHITECTURES,
+    METHODS,
+    RESOLUTIONS,
+    UPSAMPLING,
+    Config,
+    config_to_dict,
+    get_dotted,
+)
 
 
 @dataclass(frozen=True)
@@ -62,14 +70,14 @@ FRACTION = Range(0.0, 1.0)
 # Config keys a site uses as the server sends them, with the ranges it accepts.
 SERVER_SUPPLIED: dict[str, Range] = {
     "seed": Range(0, 2**63 - 1),
-    "data.resolution": Range(choices=(28, 32, 64, 128)),
-    "model.architecture": Range(choices=("dcgan", "resnet")),
+    "data.resolution": Range(choices=RESOLUTIONS),
+    "model.architecture": Range(choices=ARCHITECTURES),
     "model.latent_dim": Range(1, 1024),
     "model.generator_width": Range(1, 512),
     "model.discriminator_width": Range(1, 512),
     "model.multilabel_prior": FRACTION,
-    "model.generator_upsampling": Range(choices=("transposed", "nearest", "bilinear")),
-    "training.method": Range(choices=("dpgan", "mean_embedding", "mean_embedding_dpgan")),
+    "model.generator_upsampling": Range(choices=UPSAMPLING),
+    "training.method": Range(choices=METHODS),
     "training.batch_size": Range(1, 4096),
     "training.discriminator_steps_per_generator_step": Range(1, 1000),
     "training.generator_step_threshold": FRACTION,
