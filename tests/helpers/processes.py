@@ -1,5 +1,6 @@
 """Real background processes for tests: the installed commands, their environment, ports."""
 
+import json
 import os
 import signal
 import socket
@@ -71,24 +72,16 @@ def wait_for_port(process: subprocess.Popen, port: int, timeout_s: float = 120) 
             time.sleep(0.2)
 
 
-def processes_with_env(name: str, value: str, command: str = "") -> list[int]:
-    """This machine's processes (those this user may read) whose environment holds
-    `name`=`value` and whose command line contains `command`.
-
-    A process passes its environment on to what it starts, and the descendants keep it even
-    once orphaned or in sessions of their own: a value unique to one test finds that test's
-    processes and no one else's.
-    """
-    wanted = f"{name}={value}".encode()
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # gone meanwhile, or another user's
-            continue
-        if wanted in environ and command in cmdline:
-            found.append(int(proc.name))
-    return found
+def run_collecting_leftovers(
+    args: list[str], *, report: Path, timeout: float, **kwargs
+) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`args` run to the end, and the command lines of the processes it left running (its
+    descendants, orphaned or not, which are then killed): see tests/helpers/reaper.py."""
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("reaper.py")), str(report), "--", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+    return result, json.loads(report.read_text())

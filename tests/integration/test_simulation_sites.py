@@ -3,13 +3,12 @@
 import json
 import os
 import subprocess
-import uuid
 
 import pytest
 
 from common.run_folder import RunFolder
 from tests.helpers.configs import TINY
-from tests.helpers.processes import BIN, env, processes_with_env
+from tests.helpers.processes import BIN, env, run_collecting_leftovers
 
 # The quickstart preset's three sites on TINY's images and models, with 40 patients and two
 # rounds of three local steps.
@@ -22,18 +21,9 @@ SIMULATION = [
 ]
 
 
-# Marks the processes a test starts (and what they start) in their environment, so that the
-# test finds its own among the machine's: a user's own run beside the tests is not its.
-TEST_MARK = "PRIVSYNTH_TEST_RUN"
-
-
-def privsynth(*args: str, timeout: float = 300, mark: str = "") -> subprocess.CompletedProcess:
+def privsynth(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(BIN / "privsynth"), *args],
-        capture_output=True,
-        text=True,
-        env=env(**{TEST_MARK: mark}),
-        timeout=timeout,
+        [str(BIN / "privsynth"), *args], capture_output=True, text=True, env=env(), timeout=timeout
     )
 
 
@@ -100,10 +90,12 @@ def test_ten_sites_take_turns_on_one_actor_per_core_and_leave_no_process_behind(
     ten_sites = [*TINY, "data.phantom.num_patients=60", "federation.num_sites=10"]
     ten_sites += ["federation.rounds=1", "runtime.device=cpu"]
 
-    mark = uuid.uuid4().hex
-
-    result = privsynth(
-        "run", "quickstart", *overrides(*ten_sites), "--run-dir", str(run_dir), mark=mark
+    result, left = run_collecting_leftovers(
+        [str(BIN / "privsynth"), "run", "quickstart", *overrides(*ten_sites)]
+        + ["--run-dir", str(run_dir)],
+        report=tmp_path / "left.json",
+        timeout=300,
+        env=env(),
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
@@ -112,22 +104,18 @@ def test_ten_sites_take_turns_on_one_actor_per_core_and_leave_no_process_behind(
     assert f"ActorPool with: {min(os.cpu_count(), 10)} actors" in flower_log
     assert "federation: 100%" in result.stdout  # the server's round bar reaches the user
     assert "DEBUG" not in result.stdout  # Flower's own log stays in the log file
-    left = processes_with_env(TEST_MARK, mark, "flower-superlink --insecure --simulation")
-    assert not left, f"the run's simulation SuperLink is still running (pid {left})"
+    assert left == [], f"the run left these processes running: {left}"
 
 
-def test_the_leftover_check_finds_a_process_the_test_started_and_no_other():
-    mark = uuid.uuid4().hex
-    started = subprocess.Popen(["sleep", "60"], env=env(**{TEST_MARK: mark}))
-    try:
-        mine = processes_with_env(TEST_MARK, mark, "sleep 60")
-        others = processes_with_env(TEST_MARK, uuid.uuid4().hex, "sleep 60")
-    finally:
-        started.kill()
-        started.wait()
+def test_the_leftover_check_finds_what_a_command_leaves_running_and_nothing_else(tmp_path):
+    leaving = ["sh", "-c", "setsid sleep 61 & exit 0"]
+    tidy = ["sh", "-c", "sleep 0.1 & wait"]
 
-    assert mine == [started.pid]
-    assert others == []
+    _, left = run_collecting_leftovers(leaving, report=tmp_path / "a.json", timeout=60)
+    _, none_left = run_collecting_leftovers(tidy, report=tmp_path / "b.json", timeout=60)
+
+    assert left == ["sleep 61"]
+    assert none_left == []
 
 
 def test_cuda_on_a_machine_without_one_is_one_line_not_a_traceback(tmp_path):
