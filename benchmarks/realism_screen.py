@@ -47,6 +47,7 @@ from common.data.federation import load_dataset  # noqa: E402
 from common.data.splits import split_holdout  # noqa: E402
 from common.mean_embedding import features_for  # noqa: E402
 from common.models import build_generator  # noqa: E402
+from common.prior.file import load_prior, start_from  # noqa: E402
 from common.privacy.accounting import (  # noqa: E402
     calibrate_noise_multiplier,
     calibrate_release_noise,
@@ -209,6 +210,9 @@ def main() -> None:
         secret_seed=args.seed,
     )
     scores, shown = {}, {}
+    if config.model.prior:
+        start_from(load_prior(config.model.prior, config), trainer.generator, trainer.discriminator)
+        scores["prior"] = score(trainer.generator, train, holdout, args.seed, shown)
     if start is not None:
         trainer.load(generator=start)
         scores["start"] = score(trainer.generator, train, holdout, args.seed, shown)

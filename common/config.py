@@ -30,8 +30,6 @@ DEVICES = ("auto", "cpu", "cuda")  # auto: the GPU when there is one
 METHODS = ("dpgan", "mean_embedding", "mean_embedding_dpgan")
 # The methods whose server fit can make a mixture of generators (model.generator_components).
 MIXTURE_METHODS = ("mean_embedding",)
-# The methods that start from a public prior (model.prior).
-PRIOR_METHODS = ("dpgan",)
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
@@ -410,12 +408,6 @@ class Config:
             "model.generator_components",
             f"is {self.model.generator_components}, but only training.method=mean_embedding "
             "fits a mixture of generators; set it to 1 for the DP-GAN",
-        )
-        _require(
-            not self.model.prior or self.training.method in PRIOR_METHODS,
-            "model.prior",
-            f"is set, but training.method={self.training.method} does not start from a prior "
-            f"yet (only {', '.join(PRIOR_METHODS)}); set model.prior to ''",
         )
         if self.privacy.sites:
             _require(

@@ -119,11 +119,6 @@ def test_no_prior_is_the_default_and_said_at_dry_run(capsys):
     assert "prior: none" in capsys.readouterr().out
 
 
-def test_a_method_that_does_not_start_from_a_prior_refuses_one():
-    with pytest.raises(UserError, match="model.prior is set, but training.method=mean_embedding"):
-        config_from_dict({}, ["model.prior=cxr", "training.method=mean_embedding"])
-
-
 def test_a_corrupt_prior_is_one_error(tmp_path):
     _, out = build_prior(tmp_path)
     (out / WEIGHTS).write_bytes(b"not a torch file")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cli.main import main
-from common.config import config_to_dict
+from common.config import METHODS, config_to_dict
 from common.errors import UserError
 from common.models import build_models
 from common.prior.file import load_prior, prior_hash
@@ -20,9 +20,10 @@ from tests.helpers.federation import in_process_exchange
 from tests.helpers.priors import build_prior
 
 
-def test_the_server_starts_from_the_prior(tmp_path):
+@pytest.mark.parametrize("method", METHODS)
+def test_the_server_starts_every_method_from_the_prior(tmp_path, method):
     _, out = build_prior(tmp_path)
-    config = tiny_config(f"model.prior={out}")
+    config = tiny_config(f"model.prior={out}", f"training.method={method}")
     prior = load_prior(str(out), config)
 
     server = FederationServer(config, tmp_path / "run")
