@@ -94,6 +94,7 @@ SERVER_SUPPLIED: dict[str, Range] = {
     "mean_embedding.detail": Range(0, 128),
     "mean_embedding.gradient": Range(0, 1),
     "mean_embedding.count_share": Range(0.001, 0.999, optional=True),
+    "mean_embedding.prior_features": FRACTION,
     # Unless the site pins them (privacy.max_grad_norm, privacy.min_noise_multiplier).
     "privacy.noise_multiplier": Range(0.01, 1e4, optional=True),
     "privacy.max_grad_norm": Range(1e-4, 1e4),

@@ -180,6 +180,10 @@ class MeanEmbeddingConfig:
         count's error scales its group's whole mean embedding, which a generator can follow
         (by making its samples more or less alike), so a short fit may do better with more.
         Any share keeps the sensitivity at 1, so the noise and epsilon do not depend on it.
+    prior_features: the share w of each image's unit-norm embedding on the public prior's
+        features (model.prior; its discriminator's layers before the score, scaled to norm
+        1), as DP-MEPF (Harder et al. 2023) embeds with a public network: the embedding is
+        [sqrt(1 - w) random features, sqrt(w) prior features]. 0: random features only.
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
     """
 
@@ -189,6 +193,7 @@ class MeanEmbeddingConfig:
     detail: int | tuple[int, ...] = 0
     gradient: int | tuple[int, ...] = 0
     count_share: float | None = None
+    prior_features: float = 0.0
     generator_steps: int = 600
     batch_per_class: int = 200
     generator_lr: float = 1e-3
@@ -197,6 +202,7 @@ class MeanEmbeddingConfig:
         for key in ("frequencies", "generator_steps", "batch_per_class"):
             _require(getattr(self, key) >= 1, key, "must be >= 1")
         _require(self.generator_lr > 0, "generator_lr", "must be > 0")
+        _require(0 <= self.prior_features <= 1, "prior_features", "must be in [0, 1]")
         _require(
             self.count_share is None or 0 < self.count_share < 1,
             "count_share",
@@ -408,6 +414,12 @@ class Config:
             "model.generator_components",
             f"is {self.model.generator_components}, but only training.method=mean_embedding "
             "fits a mixture of generators; set it to 1 for the DP-GAN",
+        )
+        _require(
+            not settings.prior_features or self.model.prior,
+            "mean_embedding.prior_features",
+            f"is {settings.prior_features}, but model.prior is not set; name a prior, or set "
+            "it to 0",
         )
         if self.privacy.sites:
             _require(

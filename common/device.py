@@ -36,10 +36,12 @@ def module_device(module: torch.nn.Module) -> torch.device:
 
 def tensors_to(holder: T, device: torch.device) -> T:
     """A shallow copy of `holder` with every tensor attribute on `device`: for plain objects
-    that hold tensors drawn on the CPU (e.g. common.mean_embedding's random features), so that
-    a GPU computes with exactly the CPU's draw."""
+    that hold tensors drawn on the CPU (e.g. common.mean_embedding's random features, and the
+    prior's encoder), so that a GPU computes with exactly the CPU's draw."""
     moved = copy.copy(holder)
     for name, value in vars(holder).items():
         if isinstance(value, torch.Tensor):
             setattr(moved, name, value.to(device))
+        elif isinstance(value, torch.nn.Module):  # e.g. a fixed encoder: its own copy
+            setattr(moved, name, copy.deepcopy(value).to(device))
     return moved

@@ -13,8 +13,11 @@ Sites and server build the same features from the config alone (seed, resolution
 import math
 
 import torch
+from torch import nn
 
 from common.config import Config
+from common.models import build_discriminator
+from common.prior.file import load_prior, start_from_discriminator
 
 
 class RandomFourierFeatures:
@@ -73,9 +76,45 @@ class RandomFourierFeatures:
         self.dim = 2 * frequencies
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        projected = images.flatten(1) @ self.weights
-        scale = 1.0 / math.sqrt(self.weights.shape[1])
-        return torch.cat([projected.cos(), projected.sin()], dim=1) * scale
+        return fourier_features(images, self.weights)
+
+
+def fourier_features(images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    projected = images.flatten(1) @ weights
+    scale = 1.0 / math.sqrt(weights.shape[1])
+    return torch.cat([projected.cos(), projected.sin()], dim=1) * scale
+
+
+class PriorFeatures:
+    """[sqrt(1 - w) phi(x), sqrt(w) psi(x) / |psi(x)|]: random Fourier features beside a
+    public network's features, as DP-MEPF (Harder et al. 2023) embeds with a network trained
+    on public data. psi is the prior discriminator's layers before its score (the features
+    that tell public films from generated ones); each image's embedding has norm at most 1,
+    as with random features alone. The encoder is fixed: it learnt from public images only,
+    so the embedding still depends on each image alone."""
+
+    def __init__(
+        self, random_features: RandomFourierFeatures, encoder: nn.Module, share: float
+    ) -> None:
+        self.weights = random_features.weights
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.fourier_weight, self.encoder_weight = math.sqrt(1.0 - share), math.sqrt(share)
+        resolution = math.isqrt(self.weights.shape[0])
+        with torch.no_grad():
+            encoder_dim = self.encoder(torch.zeros(1, 1, resolution, resolution)).shape[1]
+        self.dim = random_features.dim + encoder_dim
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        resolution = math.isqrt(self.weights.shape[0])
+        encoded = self.encoder(images.reshape(-1, 1, resolution, resolution)).flatten(1)
+        norms = torch.linalg.vector_norm(encoded, dim=1, keepdim=True)
+        return torch.cat(
+            [
+                self.fourier_weight * fourier_features(images, self.weights),
+                self.encoder_weight * encoded / norms.clamp(min=1e-12),
+            ],
+            dim=1,
+        )
 
 
 def _pooled_copy(weights: torch.Tensor, factor: int) -> torch.Tensor:
@@ -113,9 +152,11 @@ def release_weights(dim: int, count_share: float | None = None) -> tuple[float, 
     return math.sqrt(1.0 - count_share), math.sqrt(count_share)
 
 
-def features_for(config: Config) -> RandomFourierFeatures:
+def features_for(config: Config) -> RandomFourierFeatures | PriorFeatures:
+    """The embedding the config describes, the same at every site and the server: random
+    features, beside the prior's (mean_embedding.prior_features > 0)."""
     settings = config.mean_embedding
-    return RandomFourierFeatures(
+    random_features = RandomFourierFeatures(
         config.data.resolution,
         settings.frequencies,
         settings.bandwidths,
@@ -124,3 +165,13 @@ def features_for(config: Config) -> RandomFourierFeatures:
         settings.details,
         settings.gradients,
     )
+    if not settings.prior_features:
+        return random_features
+    return PriorFeatures(random_features, prior_encoder(config), share=settings.prior_features)
+
+
+def prior_encoder(config: Config) -> nn.Module:
+    """The prior discriminator's layers before its score (model.prior)."""
+    discriminator = build_discriminator(1, config.data.resolution, config.model)
+    start_from_discriminator(load_prior(config.model.prior, config), discriminator)
+    return discriminator.encoder()

@@ -153,7 +153,12 @@ def release_round(
                 f"{budget.target_epsilon:g}, so no release fits its budget",
             )
         # Recorded before the release is computed: a crash can only over-count.
-        ledger.record_release(round_number=request.round, noise_multiplier=sigma)
+        embeds_prior = site.prior is not None and config.mean_embedding.prior_features > 0
+        ledger.record_release(
+            round_number=request.round,
+            noise_multiplier=sigma,
+            prior=site.prior.sha256 if embeds_prior else "",
+        )
     release = noisy_class_sums(
         site.data,
         site.unit_keys(),

@@ -98,6 +98,10 @@ class Discriminator(nn.Module):
         h = self.features(image)
         return self.score(h).squeeze(1) + (self.embed(condition) * h).sum(dim=1)
 
+    def encoder(self) -> nn.Module:
+        """Image -> the features h the score and projection read."""
+        return self.features
+
 
 def _build_generator(num_classes: int, resolution: int, model: ModelConfig) -> Generator:
     return Generator(

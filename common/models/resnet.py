@@ -123,8 +123,24 @@ class ResidualDiscriminator(nn.Module):
         self.embed = nn.Linear(num_classes, channels[-1], bias=False)
 
     def forward(self, image: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        h = F.leaky_relu(self.blocks(image), LEAK).sum(dim=(2, 3))
+        h = self.encode(image)
         return self.score(h).squeeze(1) + (self.embed(condition) * h).sum(dim=1)
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(self.blocks(image), LEAK).sum(dim=(2, 3))
+
+    def encoder(self) -> nn.Module:
+        """Image -> the features h the score and projection read."""
+        return _Encoder(self)
+
+
+class _Encoder(nn.Module):
+    def __init__(self, discriminator: ResidualDiscriminator) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.discriminator.encode(image)
 
 
 def _build_generator(num_classes: int, resolution: int, model: ModelConfig) -> ResidualGenerator:

@@ -166,6 +166,11 @@ def start_from(prior: Prior, generator: nn.Module, discriminator: nn.Module) -> 
     _load(prior, "discriminator", discriminator)
 
 
+def start_from_discriminator(prior: Prior, discriminator: nn.Module) -> None:
+    """Loads the prior's discriminator alone (its layers are the mean embedding's encoder)."""
+    _load(prior, "discriminator", discriminator)
+
+
 def _load(prior: Prior, part: str, module: nn.Module) -> None:
     weights, state = getattr(prior, part), module.state_dict()
     extra = sorted(set(weights) - set(state))

@@ -157,10 +157,13 @@ class PrivacyLedger:
             raise RuntimeError("ledger must be calibrated before recording steps")
         self._append(round_number, "dp-sgd", self.noise_multiplier, self.sample_rate, steps, prior)
 
-    def record_release(self, *, round_number: int, noise_multiplier: float) -> None:
-        """Record a one-shot Gaussian release (sample rate 1, one step), before it is made."""
+    def record_release(
+        self, *, round_number: int, noise_multiplier: float, prior: str = ""
+    ) -> None:
+        """Record a one-shot Gaussian release (sample rate 1, one step), before it is made,
+        with the hash of the public prior whose features it embeds ("" for none)."""
         self._require_lock()
-        self._append(round_number, "release", noise_multiplier, 1.0, 1)
+        self._append(round_number, "release", noise_multiplier, 1.0, 1, prior)
 
     def _append(
         self,

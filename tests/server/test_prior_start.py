@@ -73,6 +73,30 @@ def test_each_sites_ledger_records_the_prior_it_started_from(tmp_path, share):
         assert [e.prior for e in entries if e.mechanism == "size-estimate"] == [""]
 
 
+@pytest.mark.parametrize(("share", "recorded"), [(0.5, True), (0.0, False)])
+def test_a_release_records_the_prior_whose_features_it_embeds(tmp_path, share, recorded):
+    _, out = build_prior(tmp_path)
+    config = tiny_config(
+        f"model.prior={out}",
+        "training.method=mean_embedding",
+        "mean_embedding.frequencies=8",
+        "mean_embedding.generator_steps=2",
+        f"mean_embedding.prior_features={share}",
+    )
+    run_dir = tmp_path / "run"
+    server = FederationServer(config, run_dir)
+
+    replies, failures = in_process_exchange(config, run_dir)(server.next_request(), set())
+
+    assert not failures and len(replies) == 2
+    expected = prior_hash(out) if recorded else ""
+    for site in range(2):
+        releases = [e for e in _ledger_entries(run_dir, site) if e.mechanism == "release"]
+        assert [e.prior for e in releases] == [expected]
+    dim = replies[0].result.release["feature_sums"].shape[1]
+    assert dim > 16 if recorded else dim == 16
+
+
 def test_a_run_without_a_prior_records_none(tmp_path):
     config = tiny_config()
     server = FederationServer(config, tmp_path)
