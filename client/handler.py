@@ -18,7 +18,13 @@ from flwr.app import RecordDict
 from client.guard import check_request_content
 from client.server_settings import check_server_settings
 from client.site import RoundRefused, weights_problem
-from client.site_config import is_deployed, site_device, site_from_context, site_settings
+from client.site_config import (
+    is_deployed,
+    site_device,
+    site_from_context,
+    site_settings,
+    with_site_prior,
+)
 from client.site_settings import SiteSettings
 from common.config import config_from_dict
 from common.errors import UserError
@@ -58,6 +64,8 @@ def answer_train(content: RecordDict, *, node_config: dict, node_id: int) -> Rec
         check_request_content(content, name, limit)
         request = _stage(SiteError.MALFORMED_REQUEST, decode_request, content)
         config = _stage(SiteError.MALFORMED_REQUEST, _parse_config, request.config_yaml)
+        if settings is not None:
+            config = _stage(SiteError.REFUSED_POLICY, with_site_prior, config, settings, name)
         # Every number from the server within the site's ranges, and the weights the model's,
         # before any data is read.
         _check_before_data(config, request, settings, name)

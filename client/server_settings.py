@@ -116,8 +116,8 @@ SITE_PINNED = (
     "privacy.accountant",
     "privacy.sites",
     "runtime.device",
-    # A path on the server's machine: a deployed site reads no file the server names, so its
-    # discriminator starts from the server's weights or its own (model.prior, common/prior).
+    # A path on the server's machine: a deployed site reads no file the server names; its
+    # own copy is `prior` in its site.yaml (client/site_config.with_site_prior).
     "model.prior",
 )
 

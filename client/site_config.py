@@ -74,6 +74,22 @@ def _check_classes(settings: SiteSettings, config: Config, name: str) -> None:
         )
 
 
+def with_site_prior(config: Config, settings: SiteSettings, name: str) -> Config:
+    """The request's config with the site's own prior (site.yaml `prior`, or none) in place of
+    the server's model.prior, which names a file on the server's machine."""
+    raw = config_to_dict(config)
+    raw["model"]["prior"] = settings.prior
+    try:
+        config = config_from_dict(raw)
+        if settings.prior:
+            load_prior(settings.prior, config)  # there, readable, and fits the model
+        return config
+    except UserError as error:
+        raise UserError(
+            f"site {name}: {error}; the site's prior is `prior` in its site.yaml"
+        ) from None
+
+
 def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir: str) -> Site:
     name = settings.name or f"node-{node_id}"
     _check_classes(settings, config, name)
@@ -114,6 +130,7 @@ def deployed_site(config: Config, settings: SiteSettings, node_id: int, run_dir:
         data=data,
         ledger_path=state.dataset_ledger(settings.ledger_key),
         run_state_dir=state.run_state(run_key).path,
+        prior=load_prior(config.model.prior, config) if config.model.prior else None,
     )
 
 

@@ -43,6 +43,7 @@ NODE_CONFIG_KEYS = {
     "min-noise-multiplier": "privacy.min_noise_multiplier",
     "share-discriminator": "outputs.discriminator",
     "device": "device",
+    "prior": "prior",
 }
 SITE_CONFIG_KEY = "site-config"
 FILE_FORMATS = ("medmnist", "folder", "csv")
@@ -143,6 +144,10 @@ class SiteSettings:
     max_request_mb: float = 64.0
     # The hardware is the site's own: the server's runtime.device does not choose it.
     device: str = "auto"
+    # The site's own copy of a public prior (a folder under the project's priors/, or a
+    # path): what its models and embeddings start from. The server's model.prior names a
+    # file on the server's machine and is never read here.
+    prior: str = ""
 
     def __post_init__(self) -> None:
         _positive(self.max_request_mb, "max_request_mb")
@@ -167,7 +172,7 @@ class SiteSettings:
 
 def _node_value(key: str, value: Any) -> Any:
     """Node config values arrive as strings or numbers; parse strings as YAML scalars."""
-    if isinstance(value, str) and key not in ("site-name", "state-dir", "data-path"):
+    if isinstance(value, str) and key not in ("site-name", "state-dir", "data-path", "prior"):
         try:
             return yaml.safe_load(value)
         except yaml.YAMLError:

@@ -36,6 +36,7 @@ from common.config import config_from_dict, set_dotted
 from common.data import ImageSet
 from common.mean_embedding import RandomFourierFeatures, release_weights
 from common.models import build_models
+from common.prior.file import prior_hash
 from common.protocol import SiteError
 from methods import dpgan as dpgan_method
 from tests.helpers.neighbours import (
@@ -45,6 +46,7 @@ from tests.helpers.neighbours import (
     neighbour_data,
     site_ledger,
 )
+from tests.helpers.priors import build_prior
 from tests.helpers.sites import public_view
 
 # The server config every generated request starts from; the strategies below override it.
@@ -119,6 +121,9 @@ SETTINGS = {
     "privacy.noise_multiplier": mostly(st.none() | st.floats(0.01, 10.0), positive),
     "runtime.threads_per_site": mostly(st.integers(1, 2), st.sampled_from([0, 10**6])),
     "model.latent_dim": mostly(st.integers(1, 8), st.just(2000)),
+    # The sites here hold no prior: any share of prior features is refused alike.
+    "mean_embedding.prior_features": mostly(st.floats(0.0, 1.0), special),
+    "model.prior": st.sampled_from(["", "chest-28", "/etc", "../../priors/phantom-32"]),
 }
 # Multiplies every weight of the chosen model part; nan/inf are placed in one weight.
 WEIGHT_SCALES = [0.0, 1e-30, 1.0, 1e10, 1e30, 2.2e37, math.nan, math.inf]
@@ -391,3 +396,78 @@ def write_two_splits(train: ImageSet, val: ImageSet | None, path: Path) -> None:
 
 # Finding 5 (a SuperNode with only partition keys taken for a simulated site) is pinned in
 # tests/client/test_app.py: test_a_supernode_with_only_partition_keys_is_deployed_and_refuses.
+
+
+# ---- a site's own public prior -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site_prior(tmp_path_factory) -> Path:
+    """A prior for BASE's models, the sites' own copy."""
+    _, out = build_prior(tmp_path_factory.mktemp("prior"))
+    return out
+
+
+@pytest.mark.parametrize("unit", ["image", "patient"])
+@pytest.mark.parametrize("method", ["mean_embedding", "mean_embedding_dpgan"])
+def test_a_release_in_the_sites_own_prior_features_moves_by_at_most_one_unit(
+    tmp_path, unnoised, site_prior, unit, method
+):
+    raw = yaml.safe_load(yaml.safe_dump(BASE))
+    raw["training"]["method"] = method
+    raw["mean_embedding"]["prior_features"] = 0.5
+    raw["model"]["prior"] = "/the/servers/own/copy"  # never read by a deployed site
+    data = {"none": neighbour_data(drop="none", bright=True)}
+    data[unit] = neighbour_data(drop=unit, bright=True)
+    full = deployed_site(tmp_path / "full", data["none"], unit, prior=site_prior)
+    neighbour = deployed_site(tmp_path / "neighbour", data[unit], unit, prior=site_prior)
+    request = _request(raw, round_number=1, local_steps=1)
+
+    check_neighbours(full, neighbour, request, raw, unnoised, unit)
+
+    entries = site_ledger(tmp_path / "full", unit).entries
+    assert [e.prior for e in entries if e.mechanism == "release"] == [prior_hash(site_prior)]
+    another = deployed_site(tmp_path / "another", data["none"], unit, prior=site_prior)
+    release = ask(another, request)["release"].to_torch_state_dict()
+    assert release["feature_sums"].shape[1] > 2 * raw["mean_embedding"]["frequencies"]
+
+
+def test_a_site_without_a_prior_refuses_prior_features_whatever_path_the_server_names(
+    tmp_path, site_prior
+):
+    raw = yaml.safe_load(yaml.safe_dump(BASE))
+    raw["training"]["method"] = "mean_embedding"
+    raw["mean_embedding"]["prior_features"] = 0.5
+    raw["model"]["prior"] = str(site_prior)  # a prior the site's machine does hold
+    node_config = deployed_site(tmp_path / "site", neighbour_data(drop="none"), "image")
+
+    reply = ask(node_config, _request(raw, round_number=1, local_steps=1))
+
+    assert reply == SiteError.REFUSED_POLICY
+
+
+def test_a_deployed_sites_discriminator_starts_from_its_own_prior_not_the_servers(
+    tmp_path, site_prior
+):
+    raw = yaml.safe_load(yaml.safe_dump(BASE))
+    raw["model"]["prior"] = "/the/servers/own/copy"
+    request = _request(raw, round_number=1, local_steps=1)
+    del request["discriminator"]  # the site trains its own
+    with_prior = deployed_site(
+        tmp_path / "own",
+        neighbour_data(drop="none"),
+        "image",
+        share_discriminator=False,
+        prior=site_prior,
+    )
+    without = deployed_site(
+        tmp_path / "none", neighbour_data(drop="none"), "image", share_discriminator=False
+    )
+
+    assert not isinstance(ask(with_prior, request), SiteError)
+    assert not isinstance(ask(without, request), SiteError)
+
+    steps = [e for e in site_ledger(tmp_path / "own", "image").entries if e.mechanism == "dp-sgd"]
+    assert [e.prior for e in steps] == [prior_hash(site_prior)]
+    steps = [e for e in site_ledger(tmp_path / "none", "image").entries if e.mechanism == "dp-sgd"]
+    assert [e.prior for e in steps] == [""]

@@ -3,10 +3,12 @@
 from attacks.context import AttackOptions
 from common.config import Config, config_from_dict
 
-# A run small enough for real DP training in a test: 28 px phantom images, 8-wide models,
-# two sites, three rounds of two local steps, three samples per class.
+# A run small enough for real DP training in a test: 28 px phantom images, 8-wide models
+# (no preset's prior fits them), two sites, three rounds of two local steps, three samples
+# per class.
 TINY = [
     "data.resolution=28",
+    "model.prior=",
     "data.phantom.num_patients=30",
     "data.phantom.images_per_patient=2",
     "model.latent_dim=8",

@@ -53,11 +53,13 @@ def deployed_site(
     *,
     size_estimate: float | None = 19.5,
     share_discriminator: bool = True,
+    prior: Path | None = None,
     **data_settings,
 ) -> dict:
     """Node config of a site on `data` (or an existing MedMNIST file) with a complete site.yaml
-    and, unless `size_estimate` is None, a ledger that already holds that DP size estimate:
-    two neighbours given the same estimate are what a coupling of its noise gives."""
+    (its own public prior, if `prior` names one) and, unless `size_estimate` is None, a
+    ledger that already holds that DP size estimate: two neighbours given the same estimate
+    are what a coupling of its noise gives."""
     if isinstance(data, ImageSet):
         write_medmnist(data, folder / "data.npz")
         data = folder / "data.npz"
@@ -79,6 +81,7 @@ def deployed_site(
             "accountant": "rdp",
         },
         outputs={"discriminator": share_discriminator},
+        **({"prior": prior} if prior else {}),
     )
     if size_estimate is not None:
         ledger = site_ledger(folder, unit)
