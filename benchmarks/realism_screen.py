@@ -46,7 +46,7 @@ from common.data import ImageSet  # noqa: E402
 from common.data.federation import load_dataset  # noqa: E402
 from common.data.splits import split_holdout  # noqa: E402
 from common.mean_embedding import features_for  # noqa: E402
-from common.models import build_generator  # noqa: E402
+from common.models import build_models  # noqa: E402
 from common.prior.file import load_prior, start_from  # noqa: E402
 from common.privacy.accounting import (  # noqa: E402
     calibrate_noise_multiplier,
@@ -143,7 +143,9 @@ def release_start(config, train: ImageSet, epsilon: float, seed: int) -> tuple[d
         )
         for rows in np.array_split(order, config.federation.num_sites)
     ]
-    start = build_generator(train.num_classes, config.data.resolution, config.model)
+    start, discriminator = build_models(train.num_classes, config.data.resolution, config.model)
+    if config.model.prior:
+        start_from(load_prior(config.model.prior, config), start, discriminator)
     state, _ = fit_generator(
         config, train.num_classes, train.multi_label, start.state_dict(), releases
     )
@@ -191,7 +193,7 @@ def main() -> None:
         )
         history = [(release_sigma, 1.0, 1)] if math.isfinite(args.epsilon) else []
     sigma = 0.0
-    if math.isfinite(args.epsilon):
+    if math.isfinite(args.epsilon) and args.steps:
         sigma = calibrate_noise_multiplier(
             target_epsilon=args.epsilon,
             delta=config.privacy.delta,

@@ -46,6 +46,15 @@ def _row(run: RunFolder) -> dict:
     }
 
 
+def _epsilon(setting: str) -> str:
+    """A setting is its epsilon, then optionally `-` and what else differs (`10-prior`)."""
+    return setting.split("-", 1)[0]
+
+
+def _order(setting: str) -> tuple[float, str]:
+    return float(_epsilon(setting)), setting
+
+
 def _cell(values: list[float], digits: int = 3) -> str:
     """mean +- half the range over seeds (the spread), or the single value."""
     if len(values) == 1:
@@ -59,16 +68,17 @@ def main(root: Path) -> None:
     for run_dir in sorted(root.glob("eps*-seed*")):
         run = RunFolder(run_dir)
         if run.evaluated:
-            epsilon = re.match(r"eps(.+)-seed\d+", run_dir.name).group(1)
-            groups.setdefault(epsilon, []).append({"run": run_dir.name, **_row(run)})
+            setting = re.match(r"eps(.+)-seed\d+", run_dir.name).group(1)
+            groups.setdefault(setting, []).append({"run": run_dir.name, **_row(run)})
     print(
-        "| epsilon | seeds | TSTR draws per run | TSTR AUC | TRTR AUC | gap (TRTR − TSTR) "
+        "| setting | seeds | TSTR draws per run | TSTR AUC | TRTR AUC | gap (TRTR − TSTR) "
         "| target gap | detector AUC | real vs real | target detector | recall | coverage "
         "| training s | met |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for epsilon in sorted(groups, key=lambda e: float(e)):
-        rows = groups[epsilon]
+    for setting in sorted(groups, key=_order):
+        rows = groups[setting]
+        epsilon = _epsilon(setting)
         column = {key: [row[key] for row in rows] for key in rows[0] if key != "run"}
         target = TARGET_GAP.get(epsilon)
         detector_target = TARGET_DETECTOR.get(epsilon)
@@ -80,7 +90,7 @@ def main(root: Path) -> None:
             and max(column["train_s"]) <= MAX_TRAIN_S
         )
         print(
-            f"| {epsilon} | {len(rows)} | {min(column['draws'])}-{max(column['draws'])} "
+            f"| {setting} | {len(rows)} | {min(column['draws'])}-{max(column['draws'])} "
             f"| {_cell(column['tstr'])} | {_cell(column['trtr'])} "
             f"| {_cell(column['gap'])} | {target if target is not None else '-'} "
             f"| {_cell(column['detector'])} | {_cell(column['real_vs_real'])} "
@@ -91,8 +101,8 @@ def main(root: Path) -> None:
     # Per run, since the recall and coverage floor holds for each run, not on average.
     print("\n| run | TSTR AUC | gap | detector AUC | recall | coverage | training s |")
     print("|---|---|---|---|---|---|---|")
-    for epsilon in sorted(groups, key=lambda e: float(e)):
-        for row in groups[epsilon]:
+    for setting in sorted(groups, key=_order):
+        for row in groups[setting]:
             print(
                 f"| {row['run']} | {row['tstr']:.3f} | {row['gap']:.3f} | {row['detector']:.3f} "
                 f"| {row['recall']:.2f} "

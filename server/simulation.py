@@ -2,6 +2,7 @@
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ from common.config import Config
 from common.data.federation import plan_federation
 from common.device import resolve_device
 from common.errors import UserError
+from common.prior.file import resolve_prior_path
 from common.run_folder import RunFolder
 from common.run_lock import run_folder_lock
 from server.simulation_runtime import SimulationRuntime
@@ -50,6 +52,11 @@ def simulate(config: Config, run_dir: Path, resume: bool = False) -> dict:
     """Train the federation; returns the run summary (also in run_dir/summary.json)."""
     run_dir = Path(run_dir).resolve()
     folder = RunFolder(run_dir)
+    if config.model.prior:
+        # Flower runs the app from a copy of its code, without priors/: a prior named by
+        # its folder under priors/ is passed on by its full path.
+        prior = str(resolve_prior_path(config.model.prior))
+        config = replace(config, model=replace(config.model, prior=prior))
     settings = federation_config(
         config, cores=max(1, os.cpu_count() or 1), gpus=torch.cuda.device_count()
     )

@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from common.prior.file import PRIOR_DIR, prior_hash
+from common.privacy.ledger import PrivacyLedger
 from common.run_folder import RunFolder
 from tests.helpers.configs import TINY
 from tests.helpers.processes import BIN, env, run_collecting_leftovers
@@ -116,6 +118,31 @@ def test_the_leftover_check_finds_what_a_command_leaves_running_and_nothing_else
 
     assert left == ["sleep 61"]
     assert none_left == []
+
+
+@pytest.mark.timeout(400)
+def test_the_demo_starts_from_the_prior_it_names_under_priors(tmp_path):
+    run_dir = tmp_path / "run"
+    folder = RunFolder(run_dir)
+    # The demo's own models and prior, on a few images for one short round.
+    small = [
+        "data.phantom.num_patients=30",
+        "data.phantom.images_per_patient=2",
+        "federation.num_sites=2",
+        "federation.rounds=1",
+        "federation.local_steps=2",
+        "output.samples_per_class=3",
+        "output.grid_columns=3",
+    ]
+
+    result = privsynth("run", "quickstart", *overrides(*small), "--run-dir", str(run_dir))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    shipped = prior_hash(PRIOR_DIR / "phantom-32")
+    for site in range(2):
+        path = folder.site(site).ledger
+        entries = PrivacyLedger.open(path, **PrivacyLedger.read_settings(path)).entries
+        assert [e.prior for e in entries if e.mechanism == "dp-sgd"] == [shipped]
 
 
 def test_cuda_on_a_machine_without_one_is_one_line_not_a_traceback(tmp_path):
