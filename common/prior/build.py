@@ -100,6 +100,7 @@ def build_prior(
         device,
         secret_seed=seed,
     )
+    commit = git_commit()  # the code that trains, before a later checkout can change it
     trainer.train(steps)
     provenance = {
         "format": FORMAT,
@@ -117,7 +118,7 @@ def build_prior(
         "privacy": "public data only, no site's data: costs no epsilon",
         "training": {"steps": steps, "seed": seed, **dataclasses.asdict(config.training)},
         "command": command,
-        "commit": git_commit(),
+        "commit": commit,
     }
     generator, discriminator = trainer.generator, trainer.discriminator
     return write_prior(out, generator, discriminator, provenance, resolution, model)
