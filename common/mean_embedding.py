@@ -17,7 +17,7 @@ from torch import nn
 
 from common.config import Config
 from common.models import build_discriminator
-from common.prior.file import load_prior, start_from_discriminator
+from common.prior.file import Prior, load_prior, start_from_discriminator
 
 
 class RandomFourierFeatures:
@@ -99,14 +99,14 @@ class PriorFeatures:
         self.weights = random_features.weights
         self.encoder = encoder.eval().requires_grad_(False)
         self.fourier_weight, self.encoder_weight = math.sqrt(1.0 - share), math.sqrt(share)
-        resolution = math.isqrt(self.weights.shape[0])
+        self.resolution = math.isqrt(self.weights.shape[0])
         with torch.no_grad():
-            encoder_dim = self.encoder(torch.zeros(1, 1, resolution, resolution)).shape[1]
-        self.dim = random_features.dim + encoder_dim
+            blank = torch.zeros(1, 1, self.resolution, self.resolution)
+            self.dim = random_features.dim + self.encoder(blank).shape[1]
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        resolution = math.isqrt(self.weights.shape[0])
-        encoded = self.encoder(images.reshape(-1, 1, resolution, resolution)).flatten(1)
+        side = self.resolution
+        encoded = self.encoder(images.reshape(-1, 1, side, side)).flatten(1)
         norms = torch.linalg.vector_norm(encoded, dim=1, keepdim=True)
         return torch.cat(
             [
@@ -152,9 +152,12 @@ def release_weights(dim: int, count_share: float | None = None) -> tuple[float, 
     return math.sqrt(1.0 - count_share), math.sqrt(count_share)
 
 
-def features_for(config: Config) -> RandomFourierFeatures | PriorFeatures:
+def features_for(
+    config: Config, *, prior: Prior | None = None
+) -> RandomFourierFeatures | PriorFeatures:
     """The embedding the config describes, the same at every site and the server: random
-    features, beside the prior's (mean_embedding.prior_features > 0)."""
+    features, beside the prior's (mean_embedding.prior_features > 0): `prior` if given (a
+    site's, already loaded and recorded in its ledger), else the one model.prior names."""
     settings = config.mean_embedding
     random_features = RandomFourierFeatures(
         config.data.resolution,
@@ -167,11 +170,14 @@ def features_for(config: Config) -> RandomFourierFeatures | PriorFeatures:
     )
     if not settings.prior_features:
         return random_features
-    return PriorFeatures(random_features, prior_encoder(config), share=settings.prior_features)
+    prior = prior or load_prior(config.model.prior, config)
+    return PriorFeatures(
+        random_features, prior_encoder(config, prior), share=settings.prior_features
+    )
 
 
-def prior_encoder(config: Config) -> nn.Module:
-    """The prior discriminator's layers before its score (model.prior)."""
+def prior_encoder(config: Config, prior: Prior) -> nn.Module:
+    """The prior discriminator's layers before its score."""
     discriminator = build_discriminator(1, config.data.resolution, config.model)
-    start_from_discriminator(load_prior(config.model.prior, config), discriminator)
+    start_from_discriminator(prior, discriminator)
     return discriminator.encoder()

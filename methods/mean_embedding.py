@@ -162,7 +162,8 @@ def release_round(
     release = noisy_class_sums(
         site.data,
         site.unit_keys(),
-        features_for(config),
+        # The site's own prior, the one its ledger entry names.
+        features_for(config, prior=site.prior),
         noise_multiplier=sigma,
         count_share=config.mean_embedding.count_share,
         device=device,

@@ -163,7 +163,7 @@ def start_from(prior: Prior, generator: nn.Module, discriminator: nn.Module) -> 
     that read the condition start at zero."""
     for component in components_of(generator):
         _load(prior, "generator", component)
-    _load(prior, "discriminator", discriminator)
+    start_from_discriminator(prior, discriminator)
 
 
 def start_from_discriminator(prior: Prior, discriminator: nn.Module) -> None:
