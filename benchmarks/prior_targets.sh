@@ -6,19 +6,22 @@
 # targets (benchmarks/utility_targets.py). Finished runs and evaluations are kept, so an
 # interrupted benchmark resumes.
 # usage: benchmarks/prior_targets.sh PATH/TO/pneumoniamnist.npz [SEEDS] [EPSILONS] [PRESET]
+#     [STARTS]
 # EPSILONS: per-site budgets, e.g. "inf 10 1"; "inf" trains without privacy.
-# PRESET: one that names a prior (model.prior); "scratch" runs set model.prior=''.
+# PRESET: one that names a prior (model.prior). STARTS: "prior scratch" (the default) or
+# either alone; a run from scratch sets model.prior='' (and no prior features).
 set -euo pipefail
 npz=${1:?path to pneumoniamnist.npz}
 seeds=${2:-0 1 2}
 epsilons=${3:-10}
 preset=${4:-pneumoniamnist-dpgan}
+starts=${5:-prior scratch}
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 root=runs/prior-targets/$preset
 for seed in $seeds; do
     for epsilon in $epsilons; do
-        for start in prior scratch; do
+        for start in $starts; do
             run_dir=$root/eps$epsilon-$start-seed$seed
             target=$epsilon
             [ "$epsilon" = inf ] && target=.inf
