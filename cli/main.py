@@ -3,6 +3,7 @@ traceback) for a user's mistake."""
 
 import argparse
 import os
+import signal
 import sys
 
 from cli import attack, certs, ledger, phantom, prior, reader_study, run, sweep
@@ -29,8 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # `kill` stops a command as Ctrl-C does: what it started (a SuperLink, Ray) stops with
+    # it, and a run can be resumed.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.handler(args)
     except UserError as error:
@@ -43,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         # The reader stopped early (e.g. `| head`): not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -160,12 +160,16 @@ class SimulationRuntime:
                 command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env
             ) as flwr,
         ):
-            while chunk := os.read(flwr.stdout.fileno(), 65536):
-                text = chunk.decode(errors="replace")
-                log.write(text)
-                log.flush()
-                echo.write(stream_filter.feed(text))
-                echo.flush()
+            try:
+                while chunk := os.read(flwr.stdout.fileno(), 65536):
+                    text = chunk.decode(errors="replace")
+                    log.write(text)
+                    log.flush()
+                    echo.write(stream_filter.feed(text))
+                    echo.flush()
+            except BaseException:  # interrupted: `flwr run` stops with us
+                flwr.terminate()
+                raise
         if flwr.returncode != 0:
             raise UserError(
                 f"`flwr run` failed (exit code {flwr.returncode}); its log: "
@@ -174,10 +178,57 @@ class SimulationRuntime:
 
     def __exit__(self, *exc_info) -> None:
         if self.superlink is not None and self.superlink.poll() is None:
+            # Flower starts the simulation (and Ray) in sessions of their own, which the
+            # SuperLink's group does not reach: each process it started stops too.
+            started = _descendants(self.superlink.pid)
             os.killpg(self.superlink.pid, signal.SIGTERM)
+            _signal_each(started, signal.SIGTERM)
             try:
                 self.superlink.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 os.killpg(self.superlink.pid, signal.SIGKILL)
                 self.superlink.wait()
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while (alive := _alive(started)) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            _signal_each(alive, signal.SIGKILL)
         self.home.cleanup()
+
+
+def _descendants(pid: int) -> list[int]:
+    """The live descendants of `pid`, read from /proc (none where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may hold spaces: the fields after it follow its ')'.
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, frontier = [], [pid]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (a zombie has stopped)."""
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _signal_each(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass

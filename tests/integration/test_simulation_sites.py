@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import subprocess
 
 import pytest
@@ -107,6 +108,30 @@ def test_ten_sites_take_turns_on_one_actor_per_core_and_leave_no_process_behind(
     assert "federation: 100%" in result.stdout  # the server's round bar reaches the user
     assert "DEBUG" not in result.stdout  # Flower's own log stays in the log file
     assert left == [], f"the run left these processes running: {left}"
+
+
+@pytest.mark.timeout(400)
+def test_a_run_stopped_with_kill_stops_what_it_started_and_says_how_to_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    folder = RunFolder(run_dir)
+    run = [str(BIN / "privsynth"), "run", "quickstart", "--run-dir", str(run_dir)]
+    run += overrides(*SIMULATION, "federation.rounds=20", "runtime.device=cpu")
+    stats = shlex.quote(str(folder.stats_file))
+    # `kill` (SIGTERM) to privsynth alone, once its first round is written.
+    kill_after_a_round = (
+        f"{shlex.join(run)} & pid=$!; "
+        f"while [ ! -s {stats} ] && kill -0 $pid; do sleep 0.2; done; "
+        "kill -TERM $pid; wait $pid"
+    )
+
+    result, left = run_collecting_leftovers(
+        ["sh", "-c", kill_after_a_round], report=tmp_path / "left.json", timeout=300, env=env()
+    )
+
+    assert result.returncode == 130, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"continue with: privsynth run --resume {run_dir}" in result.stdout
+    assert 1 <= len(folder.read_stats()) < 20
+    assert left == [], f"the stopped run left these processes running: {left}"
 
 
 def test_the_leftover_check_finds_what_a_command_leaves_running_and_nothing_else(tmp_path):
