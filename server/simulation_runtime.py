@@ -178,8 +178,8 @@ class SimulationRuntime:
 
     def __exit__(self, *exc_info) -> None:
         if self.superlink is not None and self.superlink.poll() is None:
-            # Flower starts the simulation (and Ray) in sessions of their own, which the
-            # SuperLink's group does not reach: each process it started stops too.
+            # Flower starts the simulation (and Ray) in process groups of their own, which
+            # the SuperLink's group does not reach: each process it started stops too.
             started = _descendants(self.superlink.pid)
             os.killpg(self.superlink.pid, signal.SIGTERM)
             _signal_each(started, signal.SIGTERM)
@@ -195,16 +195,21 @@ class SimulationRuntime:
         self.home.cleanup()
 
 
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a /proc/PID/stat file after the command name (which may hold spaces):
+    the state first, then the parent's pid; None once the process is gone."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _descendants(pid: int) -> list[int]:
     """The live descendants of `pid`, read from /proc (none where there is no /proc)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # The command name (field 2) may hold spaces: the fields after it follow its ')'.
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):  # gone meanwhile
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
+        if fields := _stat_fields(stat):
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     found, frontier = [], [pid]
     while frontier:
         for child in children.get(frontier.pop(), []):
@@ -215,15 +220,11 @@ def _descendants(pid: int) -> list[int]:
 
 def _alive(pids: list[int]) -> list[int]:
     """Those of `pids` still running (a zombie has stopped)."""
-    alive = []
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z":
-            alive.append(pid)
-    return alive
+    return [
+        pid
+        for pid in pids
+        if (fields := _stat_fields(Path(f"/proc/{pid}/stat"))) and fields[0] != "Z"
+    ]
 
 
 def _signal_each(pids: list[int], signum: int) -> None:
