@@ -31,10 +31,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from realism_screen import screening_split, synthetic_set  # noqa: E402
+from realism_screen import detect_on_screen, screening_split, synthetic_set  # noqa: E402
 
 from common.config import load_config  # noqa: E402
-from evaluation.realism import detect  # noqa: E402
 from evaluation.synthetic import load_run_generator  # noqa: E402
 
 
@@ -103,17 +102,7 @@ def main() -> None:
         variants[name] = matched(synthetic.images, synthetic.labels, train, steps)
     row = {"run": str(args.run_dir), "seed": args.seed, "detector_auc": {}}
     for name, images in variants.items():
-        realism = detect(
-            real=holdout.images,
-            synthetic=images,
-            real_labels=holdout.labels,
-            synthetic_labels=synthetic.labels,
-            class_names=holdout.class_names,
-            multi_label=holdout.multi_label,
-            seed=args.seed,
-            training_real=train.images,
-            training_real_labels=train.labels,
-        )
+        realism = detect_on_screen(images, synthetic.labels, train, holdout, args.seed)
         row["detector_auc"][name] = round(realism.auc, 4)
         print(f"{name}: detector AUC {realism.auc:.4f}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -102,21 +102,29 @@ def tstr(train: ImageSet, holdout: ImageSet, seed: int) -> float:
     return float(np.nanmean(per_class_auc(holdout.labels, scores)))
 
 
-def score(generator, train: ImageSet, holdout: ImageSet, seed: int, shown: dict) -> dict:
-    """Realism and TSTR of `generator`; keeps its synthetic set in `shown` for the figure."""
-    synthetic = synthetic_set(generator, holdout, 1000, seed)
-    shown[len(shown)] = synthetic
-    realism = detect(
+def detect_on_screen(
+    images: np.ndarray, labels: np.ndarray, train: ImageSet, holdout: ImageSet, seed: int
+):
+    """The evaluation's detector of `images` trained on the screening train images, scored on
+    the screening holdout."""
+    return detect(
         real=holdout.images,
-        synthetic=synthetic.images,
+        synthetic=images,
         real_labels=holdout.labels,
-        synthetic_labels=synthetic.labels,
+        synthetic_labels=labels,
         class_names=holdout.class_names,
         multi_label=holdout.multi_label,
         seed=seed,
         training_real=train.images,
         training_real_labels=train.labels,
     )
+
+
+def score(generator, train: ImageSet, holdout: ImageSet, seed: int, shown: dict) -> dict:
+    """Realism and TSTR of `generator`; keeps its synthetic set in `shown` for the figure."""
+    synthetic = synthetic_set(generator, holdout, 1000, seed)
+    shown[len(shown)] = synthetic
+    realism = detect_on_screen(synthetic.images, synthetic.labels, train, holdout, seed)
     return {
         "detector_auc": round(realism.auc, 4),
         "detector_per_class": {k: v and round(v, 4) for k, v in realism.per_class.items()},

@@ -1,20 +1,14 @@
 """benchmarks/matched_statistics_screen.py: each matching sets its statistic to the reference's."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "matched_statistics_screen.py"
+from tests.helpers.benchmark_scripts import load_benchmark_script
 
 
 @pytest.fixture(scope="module")
 def screen():
-    spec = importlib.util.spec_from_file_location("matched_statistics_screen", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("matched_statistics_screen")
 
 
 @pytest.fixture

@@ -1,23 +1,17 @@
 """benchmarks/results_table.py builds the current tables from result files: mean ± spread over
 seeds, the commit and command of each row, and a row that says so where a preset has none."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from common.run_folder import RunFolder
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "results_table.py"
+from tests.helpers.benchmark_scripts import load_benchmark_script
 
 
 @pytest.fixture(scope="module")
 def results_table():
-    spec = importlib.util.spec_from_file_location("results_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("results_table")
 
 
 @pytest.fixture
