@@ -8,10 +8,17 @@ import pytest
 import torch
 
 from cli.main import main
-from common.config import config_from_dict
+from common.config import PRESET_DIR, config_from_dict, load_config
 from common.errors import UserError
 from common.models import build_models
-from common.prior.file import PROVENANCE, WEIGHTS, load_prior, prior_hash, start_from
+from common.prior.file import (
+    PRIOR_DIR,
+    PROVENANCE,
+    WEIGHTS,
+    load_prior,
+    prior_hash,
+    start_from,
+)
 from tests.helpers.priors import TINY_MODEL, build_prior
 
 
@@ -126,3 +133,28 @@ def test_a_corrupt_prior_is_one_error(tmp_path):
 
     with pytest.raises(UserError, match="cannot read the prior"):
         load_prior(config.model.prior, config)
+
+
+PRESETS_WITH_A_PRIOR = sorted(
+    p.stem for p in PRESET_DIR.glob("*.yaml") if load_config(p.stem).model.prior
+)
+
+
+def test_the_pneumoniamnist_presets_and_the_demo_name_a_prior():
+    assert {"quickstart", "pneumoniamnist", "pneumoniamnist-eps1", "pneumoniamnist-dpgan"} <= set(
+        PRESETS_WITH_A_PRIOR
+    )
+
+
+@pytest.mark.parametrize("preset", PRESETS_WITH_A_PRIOR)
+def test_a_preset_names_a_shipped_prior_that_fits_it_with_its_provenance(preset):
+    config = load_config(preset)
+
+    prior = load_prior(config.model.prior, config)
+
+    public = prior.provenance["public_data"]
+    assert prior.folder.parent == PRIOR_DIR
+    assert len(public["sha256"]) == 64 and public["licence"].strip()
+    assert prior.provenance["resolution"] == config.data.resolution
+    generator, discriminator = build_models(2, config.data.resolution, config.model)
+    start_from(prior, generator, discriminator)
