@@ -1,26 +1,13 @@
 """benchmarks/site_scaling.py: how many sites fit in memory, from the measured peaks."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.helpers.benchmark_scripts import load_benchmark_script
 
 
 @pytest.fixture(scope="module")
 def site_scaling():
-    sys.path.insert(0, str(BENCHMARKS))  # the script imports its sibling machine.py
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "site_scaling", BENCHMARKS / "site_scaling.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark_script("site_scaling")
 
 
 def test_sites_that_fit_follow_the_line_through_the_peaks(site_scaling):
