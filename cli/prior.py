@@ -31,6 +31,13 @@ def add_parser(commands) -> None:
     build.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
     )
+    build.add_argument(
+        "--generator-ema",
+        type=float,
+        default=0.0,
+        help="keep a moving average of the generator's weights with this decay per "
+        "discriminator step (e.g. 0.999); 0 keeps the last weights",
+    )
     build.add_argument("--seed", type=int, default=0)
     build.set_defaults(handler=cmd_prior_build)
 
@@ -40,6 +47,8 @@ def _command(args: argparse.Namespace) -> str:
     words = ["privsynth", "prior", "build", args.public, "--out", args.out]
     words += ["--resolution", str(args.resolution), "--licence", args.licence]
     words += ["--steps", str(args.steps), "--config", args.config, "--seed", str(args.seed)]
+    if args.generator_ema:
+        words += ["--generator-ema", str(args.generator_ema)]
     for override in args.set:
         words += ["--set", override]
     return shlex.join(words)
@@ -62,6 +71,7 @@ def cmd_prior_build(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=resolve_device(config.runtime.device),
         command=_command(args),
+        generator_ema=args.generator_ema,
     )
     print(f"{out}: prior at {args.resolution} px, sha256 {digest}")
     return 0

@@ -2,6 +2,7 @@
 noise), on public images only, every condition zero (public films carry no labels of the
 sites' classes; common/prior/file.py says how a model starts from it)."""
 
+import copy
 import dataclasses
 import hashlib
 import subprocess
@@ -30,6 +31,23 @@ class UnconditionalTrainer(DPGANTrainer):
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.randn(n, self.model_config.latent_dim, generator=self.torch_rng)
         return z.to(self.device), torch.zeros(n, self.num_classes, device=self.device)
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights (buffers copied as they are): a
+    GAN's averaged generator draws cleaner images than its last iterate (Yazici et al. 2019)."""
+
+    def __init__(self, model: torch.nn.Module, *, decay: float) -> None:
+        self.source = model
+        self.model = copy.deepcopy(model).eval()
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for average, current in zip(self.model.parameters(), self.source.parameters()):
+            average.lerp_(current, 1.0 - self.decay)
+        for average, current in zip(self.model.buffers(), self.source.buffers()):
+            average.copy_(current)
 
 
 def read_public_images(path: Path, resolution: int) -> np.ndarray:
@@ -76,13 +94,18 @@ def build_prior(
     seed: int,
     device: torch.device,
     command: str,
+    generator_ema: float = 0.0,
 ) -> str:
     """Trains the config's generator and discriminator on `public` at data.resolution and
-    writes the prior to `out`; returns its hash."""
+    writes the prior to `out`; returns its hash. With `generator_ema` > 0 the prior's
+    generator is the exponential moving average of the generator's weights, updated after
+    every discriminator step with that decay; 0 keeps the last weights."""
     if not licence.strip():
         raise UserError("--licence: give the public data's licence (e.g. 'CC BY-SA 4.0')")
     if steps < 1:
         raise UserError(f"--steps must be >= 1, got {steps}")
+    if not 0.0 <= generator_ema < 1.0:
+        raise UserError(f"--generator-ema must be in [0, 1), got {generator_ema}")
     resolution = config.data.resolution
     model = dataclasses.replace(config.model, generator_components=1, prior="")
     images = read_public_images(public, resolution)
@@ -101,7 +124,8 @@ def build_prior(
         secret_seed=seed,
     )
     commit = git_commit()  # the code that trains, before a later checkout can change it
-    trainer.train(steps)
+    average = WeightAverage(trainer.generator, decay=generator_ema) if generator_ema else None
+    trainer.train(steps, on_step=average.update if average else None)
     provenance = {
         "format": FORMAT,
         "public_data": {
@@ -116,9 +140,15 @@ def build_prior(
         "conditioning": "none: trained with every condition zero; the weights that read the "
         "condition are not stored and start at zero",
         "privacy": "public data only, no site's data: costs no epsilon",
-        "training": {"steps": steps, "seed": seed, **dataclasses.asdict(config.training)},
+        "training": {
+            "steps": steps,
+            "seed": seed,
+            "generator_ema": generator_ema,
+            **dataclasses.asdict(config.training),
+        },
         "command": command,
         "commit": commit,
     }
-    generator, discriminator = trainer.generator, trainer.discriminator
+    generator = average.model if average else trainer.generator
+    discriminator = trainer.discriminator
     return write_prior(out, generator, discriminator, provenance, resolution, model)

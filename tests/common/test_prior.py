@@ -11,6 +11,7 @@ from cli.main import main
 from common.config import PRESET_DIR, config_from_dict, load_config
 from common.errors import UserError
 from common.models import build_models
+from common.prior.build import WeightAverage
 from common.prior.file import (
     PRIOR_DIR,
     PROVENANCE,
@@ -44,6 +45,56 @@ def test_build_writes_weights_and_provenance(tmp_path, capsys):
     assert "--set model.generator_width=8" in provenance["command"]
     assert len(provenance["commit"].split("+")[0]) in (40, len("unknown"))
     assert prior_hash(out) in capsys.readouterr().out
+
+
+def test_a_weight_average_moves_towards_each_new_weight_by_one_minus_the_decay():
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    average = WeightAverage(model, decay=0.75)
+
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update()
+    after_one = average.model.weight.item()
+    average.update()
+
+    assert after_one == pytest.approx(0.25)
+    assert average.model.weight.item() == pytest.approx(0.4375)
+    assert model.weight.item() == 1.0
+
+
+def test_a_prior_with_a_weight_average_records_it_and_stores_the_average(tmp_path):
+    # 8 discriminator steps: the quickstart training takes a generator step every 4.
+    _, last = build_prior(tmp_path, name="last", options=("--steps", "8"))
+    _, averaged = build_prior(
+        tmp_path, name="averaged", options=("--steps", "8", "--generator-ema", "0.5")
+    )
+
+    provenance = json.loads((averaged / PROVENANCE).read_text())
+    assert provenance["training"]["generator_ema"] == 0.5
+    assert "--generator-ema 0.5" in provenance["command"]
+    assert json.loads((last / PROVENANCE).read_text())["training"]["generator_ema"] == 0.0
+    last_weights = torch.load(last / WEIGHTS)["generator"]
+    averaged_weights = torch.load(averaged / WEIGHTS)["generator"]
+    assert not torch.equal(last_weights["project.weight"], averaged_weights["project.weight"])
+    assert torch.equal(
+        torch.load(last / WEIGHTS)["discriminator"]["score.weight"],
+        torch.load(averaged / WEIGHTS)["discriminator"]["score.weight"],
+    )
+
+
+@pytest.mark.parametrize("decay", ["1", "-0.1"])
+def test_a_weight_average_decay_outside_zero_to_one_is_one_error(tmp_path, capsys, decay):
+    public, _ = build_prior(tmp_path)
+    argv = ["prior", "build", str(public), "--out", str(tmp_path / "averaged")]
+    argv += ["--resolution", "28", "--licence", "CC0", "--steps", "2", "--generator-ema", decay]
+
+    code = main(argv)
+
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("privsynth: error: --generator-ema must be in [0, 1)")
+    assert "\n" not in err
 
 
 @pytest.mark.parametrize("architecture", ["dcgan", "resnet"])

@@ -12,16 +12,18 @@ from common.data.phantom import PhantomOptions, generate_phantom
 TINY_MODEL = ["model.latent_dim=8", "model.generator_width=8", "model.discriminator_width=8"]
 
 
-def build_prior(tmp_path: Path, *settings: str, name: str = "prior") -> tuple[Path, Path]:
+def build_prior(
+    tmp_path: Path, *settings: str, name: str = "prior", options: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
     """(the public .npz, the prior's folder) of a 28 px prior with the TINY models and
-    `settings` after them."""
+    `settings` after them; `options`: more command-line options of the build."""
     public = tmp_path / "public.npz"
     if not public.exists():
         images = generate_phantom(PhantomOptions(num_patients=6, images_per_patient=2), 32)
         np.savez(public, images=images.images)  # 32 px: the build resizes to 28
     out = tmp_path / name
     argv = ["prior", "build", str(public), "--out", str(out), "--resolution", "28"]
-    argv += ["--licence", "CC BY-SA 4.0", "--steps", "2"]
+    argv += ["--licence", "CC BY-SA 4.0", "--steps", "2", *options]
     for setting in [*TINY_MODEL, "training.batch_size=4", *settings]:
         argv += ["--set", setting]
     assert main(argv) == 0
