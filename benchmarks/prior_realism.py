@@ -13,7 +13,6 @@ usage: python benchmarks/prior_realism.py PRIOR REAL.npz [--samples 4000] [--see
 """
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.config import config_from_dict  # noqa: E402
 from common.models import build_models  # noqa: E402
 from common.prior.build import read_public_images  # noqa: E402
-from common.prior.file import MODEL_KEYS, load_prior, start_from  # noqa: E402
+from common.prior.file import MODEL_KEYS, read_prior, start_from  # noqa: E402
 from evaluation.figures import sample_comparison  # noqa: E402
 from evaluation.realism import detect  # noqa: E402
 
@@ -35,15 +34,13 @@ BATCH = 500
 
 def prior_films(prior_name: str, *, count: int, seed: int) -> tuple[np.ndarray, dict]:
     """(uint8 films (count, R, R) the prior's generator draws, the prior's provenance)."""
-    provenance = json.loads((Path(prior_name) / "provenance.json").read_text())
-    settings = [f"model.{key}={provenance['model'][key]}" for key in MODEL_KEYS]
+    prior = read_prior(str(Path(prior_name).resolve()))
+    provenance = prior.provenance
     config = config_from_dict(
         {"data": {"resolution": provenance["resolution"]}},
-        [*settings, f"model.prior={Path(prior_name).resolve()}"],
+        [f"model.{key}={provenance['model'][key]}" for key in MODEL_KEYS],
     )
-    prior = load_prior(config.model.prior, config)
-    model = dataclasses.replace(config.model, generator_components=1)
-    generator, discriminator = build_models(1, config.data.resolution, model)
+    generator, discriminator = build_models(1, config.data.resolution, config.model)
     start_from(prior, generator, discriminator)
     generator.eval()
     latents = torch.Generator().manual_seed(seed)
@@ -51,7 +48,7 @@ def prior_films(prior_name: str, *, count: int, seed: int) -> tuple[np.ndarray, 
     with torch.no_grad():
         for start in range(0, count, BATCH):
             n = min(BATCH, count - start)
-            z = torch.randn(n, model.latent_dim, generator=latents)
+            z = torch.randn(n, config.model.latent_dim, generator=latents)
             films.append(generator(z, torch.zeros(n, 1)).squeeze(1))
     images = ((torch.cat(films).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return images.numpy(), provenance

@@ -25,7 +25,6 @@ usage: python benchmarks/realism_screen.py PRESET --set data.medmnist.path=... [
 """
 
 import argparse
-import copy
 import json
 import math
 import sys
@@ -47,6 +46,7 @@ from common.data.federation import load_dataset  # noqa: E402
 from common.data.splits import split_holdout  # noqa: E402
 from common.mean_embedding import features_for  # noqa: E402
 from common.models import build_models  # noqa: E402
+from common.prior.build import WeightAverage  # noqa: E402
 from common.prior.file import load_prior, start_from  # noqa: E402
 from common.privacy.accounting import (  # noqa: E402
     calibrate_noise_multiplier,
@@ -226,15 +226,13 @@ def main() -> None:
     if start is not None:
         trainer.load(generator=start)
         scores["start"] = score(trainer.generator, train, holdout, args.seed, shown)
-    ema = copy.deepcopy(trainer.generator)
+    ema = WeightAverage(trainer.generator, decay=args.ema)
     started = time.perf_counter()
     g_steps = 0
     for _ in tqdm(range(args.steps), desc="D steps", mininterval=10):
         if trainer.train(1)["g_steps"]:
             g_steps += 1
-            with torch.no_grad():
-                for e, p in zip(ema.parameters(), trainer.generator.parameters()):
-                    e.lerp_(p, 1 - args.ema)
+            ema.update()
     train_s = time.perf_counter() - started
     row = {
         "preset": args.preset,
@@ -250,7 +248,7 @@ def main() -> None:
         "g_steps": g_steps,
         **scores,
         "last": score(trainer.generator, train, holdout, args.seed, shown),
-        f"ema{args.ema:g}": score(ema, train, holdout, args.seed, shown),
+        f"ema{args.ema:g}": score(ema.model, train, holdout, args.seed, shown),
     }
     if args.figure:
         names = [*scores, "last", f"ema{args.ema:g}"]
