@@ -46,7 +46,7 @@ from common.data.federation import load_dataset  # noqa: E402
 from common.data.splits import split_holdout  # noqa: E402
 from common.mean_embedding import features_for  # noqa: E402
 from common.models import build_models  # noqa: E402
-from common.prior.build import WeightAverage  # noqa: E402
+from common.models.weight_average import WeightAverage  # noqa: E402
 from common.prior.file import load_prior, start_from  # noqa: E402
 from common.privacy.accounting import (  # noqa: E402
     calibrate_noise_multiplier,

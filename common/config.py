@@ -185,6 +185,8 @@ class MeanEmbeddingConfig:
         1), as DP-MEPF (Harder et al. 2023) embeds with a public network: the embedding is
         [sqrt(1 - w) random features, sqrt(w) prior features]. 0: random features only.
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
+    generator_ema: the fit keeps an exponential moving average of the generator's weights,
+        updated after every step with this decay, and returns it (0: the last weights).
     """
 
     frequencies: int = 1000
@@ -197,11 +199,13 @@ class MeanEmbeddingConfig:
     generator_steps: int = 600
     batch_per_class: int = 200
     generator_lr: float = 1e-3
+    generator_ema: float = 0.0
 
     def __post_init__(self) -> None:
         for key in ("frequencies", "generator_steps", "batch_per_class"):
             _require(getattr(self, key) >= 1, key, "must be >= 1")
         _require(self.generator_lr > 0, "generator_lr", "must be > 0")
+        _require(0 <= self.generator_ema < 1, "generator_ema", "must be in [0, 1)")
         _require(0 <= self.prior_features <= 1, "prior_features", "must be in [0, 1]")
         _require(
             self.count_share is None or 0 < self.count_share < 1,

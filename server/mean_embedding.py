@@ -14,6 +14,7 @@ from common.config import Config
 from common.device import CPU, module_device, tensors_to
 from common.mean_embedding import RandomFourierFeatures, features_for
 from common.models import Generator, build_generator, components_of
+from common.models.weight_average import WeightAverage
 
 StateDict = dict[str, torch.Tensor]
 
@@ -144,6 +145,7 @@ def _fit_component(
     bar: tqdm,
 ) -> float:
     """Fit one generator in place, on the device of its weights; returns its last loss.
+    With mean_embedding.generator_ema > 0 the generator ends as the average of its weights.
 
     `rng` is a CPU generator and every draw is made on the CPU and then moved: a seeded fit
     on a GPU sees the same conditions and latents as on the CPU."""
@@ -153,6 +155,7 @@ def _fit_component(
     optimizer = torch.optim.Adam(
         generator.parameters(), lr=settings.generator_lr, betas=(0.5, 0.999)
     )
+    average = WeightAverage(generator, decay=settings.generator_ema)
     loss_value = float("nan")
     for _ in range(settings.generator_steps):
         conditions = sample_conditions(
@@ -171,7 +174,10 @@ def _fit_component(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        average.update()
         loss_value = float(loss.detach())
         bar.update()
         bar.set_postfix(loss=f"{loss_value:.4f}")
+    if settings.generator_ema:
+        generator.load_state_dict(average.model.state_dict())
     return loss_value

@@ -2,7 +2,6 @@
 noise), on public images only, every condition zero (public films carry no labels of the
 sites' classes; common/prior/file.py says how a model starts from it)."""
 
-import copy
 import dataclasses
 import hashlib
 import subprocess
@@ -17,6 +16,7 @@ from common.config import Config
 from common.data import ImageSet
 from common.data.images import to_resolution
 from common.errors import UserError
+from common.models.weight_average import WeightAverage
 from common.prior.file import CHANNELS, FORMAT, MODEL_KEYS, write_prior
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,23 +31,6 @@ class UnconditionalTrainer(DPGANTrainer):
     def _fake_batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.randn(n, self.model_config.latent_dim, generator=self.torch_rng)
         return z.to(self.device), torch.zeros(n, self.num_classes, device=self.device)
-
-
-class WeightAverage:
-    """An exponential moving average of a model's weights (buffers copied as they are): a
-    GAN's averaged generator draws cleaner images than its last iterate (Yazici et al. 2019)."""
-
-    def __init__(self, model: torch.nn.Module, *, decay: float) -> None:
-        self.source = model
-        self.model = copy.deepcopy(model).eval()
-        self.decay = decay
-
-    @torch.no_grad()
-    def update(self) -> None:
-        for average, current in zip(self.model.parameters(), self.source.parameters()):
-            average.lerp_(current, 1.0 - self.decay)
-        for average, current in zip(self.model.buffers(), self.source.buffers()):
-            average.copy_(current)
 
 
 def read_public_images(path: Path, resolution: int) -> np.ndarray:

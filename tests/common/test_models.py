@@ -12,6 +12,7 @@ from common.models import (
     build_discriminator,
     build_models,
 )
+from common.models.weight_average import WeightAverage
 
 
 def _model(architecture: str) -> ModelConfig:
@@ -120,3 +121,19 @@ def test_a_mixtures_image_is_its_components_image_of_the_same_latent():
         assert rows.any()
         assert torch.allclose(images[rows], component(seen[rows], condition[rows]))
     assert torch.allclose(images[:5], mixture(z[:5], condition[:5]), atol=1e-5)  # no batch
+
+
+def test_a_weight_average_moves_towards_each_new_weight_by_one_minus_the_decay():
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    average = WeightAverage(model, decay=0.75)
+
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update()
+    after_one = average.model.weight.item()
+    average.update()
+
+    assert after_one == pytest.approx(0.25)
+    assert average.model.weight.item() == pytest.approx(0.4375)
+    assert model.weight.item() == 1.0

@@ -11,7 +11,6 @@ from cli.main import main
 from common.config import PRESET_DIR, config_from_dict, load_config
 from common.errors import UserError
 from common.models import build_models
-from common.prior.build import WeightAverage
 from common.prior.file import (
     PRIOR_DIR,
     PROVENANCE,
@@ -45,22 +44,6 @@ def test_build_writes_weights_and_provenance(tmp_path, capsys):
     assert "--set model.generator_width=8" in provenance["command"]
     assert len(provenance["commit"].split("+")[0]) in (40, len("unknown"))
     assert prior_hash(out) in capsys.readouterr().out
-
-
-def test_a_weight_average_moves_towards_each_new_weight_by_one_minus_the_decay():
-    model = torch.nn.Linear(1, 1, bias=False)
-    torch.nn.init.zeros_(model.weight)
-    average = WeightAverage(model, decay=0.75)
-
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-    average.update()
-    after_one = average.model.weight.item()
-    average.update()
-
-    assert after_one == pytest.approx(0.25)
-    assert average.model.weight.item() == pytest.approx(0.4375)
-    assert model.weight.item() == 1.0
 
 
 def test_a_prior_with_a_weight_average_records_it_and_stores_the_average(tmp_path):

@@ -157,3 +157,25 @@ def test_each_component_of_a_mixture_is_fitted_from_its_own_start():
             assert images[:10].mean() > 0.6 and images[10:].mean() < -0.6
         first, second = (component(z, condition) for component in mixture.components)
     assert not torch.allclose(first, second, atol=1e-3)
+
+
+def test_a_fit_with_a_weight_average_returns_the_average_of_its_steps_weights():
+    config = config_from_dict({}, MATCHABLE)
+    torch.manual_seed(0)
+    start = build_generator(2, 28, config.model).state_dict()
+    release = bright_and_dark_release(config)
+
+    def fitted(*settings):
+        cfg = config_from_dict({}, [*MATCHABLE, *settings])
+        return fit_generator(cfg, 2, False, start, [release], show_progress=False)[0]
+
+    one_step = fitted("mean_embedding.generator_steps=1")
+    two_steps = fitted("mean_embedding.generator_steps=2")
+    averaged = fitted("mean_embedding.generator_steps=2", "mean_embedding.generator_ema=0.5")
+
+    generator = build_generator(2, 28, config.model)
+    for name, _ in generator.named_parameters():
+        # decay 0.5 per step: 1/4 of the start, 1/4 of step 1, 1/2 of step 2
+        expected = 0.25 * start[name] + 0.25 * one_step[name] + 0.5 * two_steps[name]
+        assert torch.allclose(averaged[name], expected, atol=1e-6), name
+    assert not torch.allclose(averaged["project.weight"], two_steps["project.weight"])
