@@ -128,6 +128,7 @@ SERVER_ONLY = (
     "mean_embedding.generator_steps",
     "mean_embedding.batch_per_class",
     "mean_embedding.generator_lr",
+    "mean_embedding.generator_ema",
     "federation",
     "output",
     "runtime.cpus_per_site",
