@@ -155,7 +155,8 @@ def _fit_component(
     optimizer = torch.optim.Adam(
         generator.parameters(), lr=settings.generator_lr, betas=(0.5, 0.999)
     )
-    average = WeightAverage(generator, decay=settings.generator_ema)
+    decay = settings.generator_ema
+    average = WeightAverage(generator, decay=decay) if decay else None
     loss_value = float("nan")
     for _ in range(settings.generator_steps):
         conditions = sample_conditions(
@@ -174,10 +175,11 @@ def _fit_component(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        average.update()
+        if average:
+            average.update()
         loss_value = float(loss.detach())
         bar.update()
         bar.set_postfix(loss=f"{loss_value:.4f}")
-    if settings.generator_ema:
+    if average:
         generator.load_state_dict(average.model.state_dict())
     return loss_value
