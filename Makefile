@@ -21,7 +21,7 @@ browser:
 	  { $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
 
 demo: $(STAMP)
-	$(VENV)/bin/privsynth run quickstart
+	$(VENV)/bin/privsynth run demo
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

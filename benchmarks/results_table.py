@@ -219,7 +219,7 @@ def rows_table(result: dict) -> list[str]:
 
 
 def _preset_order(name: str) -> tuple[bool, str]:
-    return (name != "quickstart", name)  # the demo first, the rest by name
+    return (name != "demo", name)  # the demo first, the rest by name
 
 
 def build_tables(results_dir: Path, configs_dir: Path) -> str:

@@ -175,9 +175,13 @@ PRESETS_WITH_A_PRIOR = sorted(
 
 
 def test_the_pneumoniamnist_presets_and_the_demo_name_a_prior():
-    assert {"quickstart", "pneumoniamnist", "pneumoniamnist-eps1", "pneumoniamnist-dpgan"} <= set(
-        PRESETS_WITH_A_PRIOR
-    )
+    assert {
+        "demo",
+        "quickstart",
+        "pneumoniamnist",
+        "pneumoniamnist-eps1",
+        "pneumoniamnist-dpgan",
+    } <= set(PRESETS_WITH_A_PRIOR)
 
 
 @pytest.mark.parametrize("preset", PRESETS_WITH_A_PRIOR)

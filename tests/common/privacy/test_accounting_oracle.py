@@ -39,13 +39,14 @@ RDP_RELATIVE_TOLERANCE = 1e-2
 # accountant is no longer the tight one (RDP is 0.7 above it at epsilon 10).
 PRV_MARGIN = 0.03
 
-# Privacy units per site, 3 sites each. PneumoniaMNIST: 4708 training images; quickstart: 1500
-# phantom patients of 4 images, 15% of the patients held out; ChestX-ray14: 30805 patients,
-# 10% held out. The folder presets take PneumoniaMNIST's size.
+# Privacy units per site, 3 sites each. PneumoniaMNIST: 4708 training images; quickstart and
+# demo: 1500 phantom patients of 4 images, 15% of the patients held out; ChestX-ray14: 30805
+# patients, 10% held out. The folder presets take PneumoniaMNIST's size.
 PRESET_UNITS = {
     "brain-ct": 1570,
     "chestxray14": 9240,
     "consortium": 1570,
+    "demo": 1700,
     "pneumoniamnist": 1570,
     "pneumoniamnist-dpgan": 1570,
     "pneumoniamnist-eps1": 1570,
