@@ -153,7 +153,13 @@ def release_start(config, train: ImageSet, epsilon: float, seed: int) -> tuple[d
     ]
     start, discriminator = build_models(train.num_classes, config.data.resolution, config.model)
     if config.model.prior:
-        start_from(load_prior(config.model.prior, config), start, discriminator)
+        start_from(
+            load_prior(config.model.prior, config),
+            start,
+            discriminator,
+            class_names=train.class_names,
+            multi_label=train.multi_label,
+        )
     state, _ = fit_generator(
         config, train.num_classes, train.multi_label, start.state_dict(), releases
     )
@@ -221,7 +227,13 @@ def main() -> None:
     )
     scores, shown = {}, {}
     if config.model.prior:
-        start_from(load_prior(config.model.prior, config), trainer.generator, trainer.discriminator)
+        start_from(
+            load_prior(config.model.prior, config),
+            trainer.generator,
+            trainer.discriminator,
+            class_names=train.class_names,
+            multi_label=train.multi_label,
+        )
         scores["prior"] = score(trainer.generator, train, holdout, args.seed, shown)
     if start is not None:
         trainer.load(generator=start)

@@ -38,6 +38,19 @@ def add_parser(commands) -> None:
         help="keep a moving average of the generator's weights with this decay per "
         "discriminator step (e.g. 0.999); 0 keeps the last weights",
     )
+    build.add_argument(
+        "--classes",
+        default="",
+        metavar="NAME,...",
+        help="train on the public file's labels (`labels` or `train_labels`), the sites' "
+        "classes in column order; a run starts from the prior only if its data has exactly "
+        "these classes. Without it the prior learns from the images alone",
+    )
+    build.add_argument(
+        "--multi-label",
+        action="store_true",
+        help="with --classes: the labels are 0/1 columns, several may be set at once",
+    )
     build.add_argument("--seed", type=int, default=0)
     build.set_defaults(handler=cmd_prior_build)
 
@@ -49,6 +62,8 @@ def _command(args: argparse.Namespace) -> str:
     words += ["--steps", str(args.steps), "--config", args.config, "--seed", str(args.seed)]
     if args.generator_ema:
         words += ["--generator-ema", str(args.generator_ema)]
+    if args.classes:
+        words += ["--classes", args.classes] + (["--multi-label"] if args.multi_label else [])
     for override in args.set:
         words += ["--set", override]
     return shlex.join(words)
@@ -58,6 +73,8 @@ def cmd_prior_build(args: argparse.Namespace) -> int:
     from common.device import resolve_device
     from common.prior.build import build_prior
 
+    if args.multi_label and not args.classes:
+        raise UserError("--multi-label needs --classes: name the public labels' columns")
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"--out {out}: not empty; choose a new folder for the prior")
@@ -72,6 +89,8 @@ def cmd_prior_build(args: argparse.Namespace) -> int:
         device=resolve_device(config.runtime.device),
         command=_command(args),
         generator_ema=args.generator_ema,
+        classes=tuple(name.strip() for name in args.classes.split(",")) if args.classes else (),
+        multi_label=args.multi_label,
     )
     print(f"{out}: prior at {args.resolution} px, sha256 {digest}")
     return 0

@@ -257,7 +257,13 @@ def train(site, ledger, config, request, generator, discriminator, device, show_
     local = torch.load(site.state_path, weights_only=True) if site.state_path.exists() else {}
     if site.prior is not None and not local:
         # A discriminator the server does not send starts from the public prior's.
-        start_from(site.prior, trainer.generator, trainer.discriminator)
+        start_from(
+            site.prior,
+            trainer.generator,
+            trainer.discriminator,
+            class_names=site.data.class_names,
+            multi_label=site.data.multi_label,
+        )
     # A site that keeps its discriminator trains its own, not the federation's average.
     shares = request.share_discriminator and site.policy.share_discriminator
     trainer.load(

@@ -85,7 +85,13 @@ class FederationServer:
             len(self.class_names), config.data.resolution, config.model
         )
         if config.model.prior:
-            start_from(load_prior(config.model.prior, config), generator, discriminator)
+            start_from(
+                load_prior(config.model.prior, config),
+                generator,
+                discriminator,
+                class_names=self.class_names,
+                multi_label=self.multi_label,
+            )
         return generator, discriminator
 
     def _fresh_state(self) -> ServerState:

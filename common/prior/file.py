@@ -3,11 +3,13 @@ generator's and the discriminator's state dicts) and `provenance.json` (where th
 come from: the public file's sha256 and licence, the resolution, the model settings, the
 training settings, the command and the commit).
 
-A prior learns from public images only, so it costs no epsilon. Public films carry no labels
-of the sites' classes: a prior is trained with every condition zero, and the weights that
-read the condition (whose shapes depend on the number of classes) are not stored. A model
-that starts from a prior gets them at zero, so every class starts as the public films and the
-sites' training learns what tells the classes apart.
+A prior learns from public images only, so it costs no epsilon. Most public films carry no
+labels of the sites' classes: such a prior is trained with every condition zero, and the
+weights that read the condition (whose shapes depend on the number of classes) are not
+stored. A model that starts from it gets them at zero, so every class starts as the public
+films and the sites' training learns what tells the classes apart. A labelled prior (public
+films labelled with the sites' classes) stores them with its class names, and a model starts
+from it only when its data has exactly those classes.
 
 Its content hash (sha256 over both files) names the prior in what a run records.
 """
@@ -49,9 +51,14 @@ class Prior:
     provenance: dict
     generator: dict[str, torch.Tensor]
     discriminator: dict[str, torch.Tensor]
-    # Per part, the keys left out: the weights that read the condition, zero at the start.
+    # Per part, the weights that read the condition: left out of an unlabelled prior (zero at
+    # the start), stored in a labelled one.
     condition_keys: dict[str, set[str]]
     sha256: str
+    # A labelled prior's class names in label-column order and whether several can be set at
+    # once; None for an unlabelled prior.
+    classes: tuple[str, ...] | None = None
+    multi_label: bool = False
 
 
 def resolve_prior_path(name: str) -> Path:
@@ -87,10 +94,20 @@ def write_prior(
     provenance: dict,
     resolution: int,
     model: ModelConfig,
+    *,
+    classes: tuple[str, ...] | None = None,
+    multi_label: bool = False,
 ) -> str:
-    """Writes the prior's two files (the condition weights left out); returns its hash."""
-    skip = condition_keys(model, resolution)
-    weights = {"format": FORMAT, "condition_keys": {part: sorted(skip[part]) for part in PARTS}}
+    """Writes the prior's two files; returns its hash. Without `classes` the condition
+    weights are left out; with them they are kept, with the class names."""
+    conditioned = condition_keys(model, resolution)
+    skip = {part: set() if classes else conditioned[part] for part in PARTS}
+    weights = {
+        "format": FORMAT,
+        "condition_keys": {part: sorted(conditioned[part]) for part in PARTS},
+    }
+    if classes:
+        weights["classes"] = {"names": list(classes), "multi_label": multi_label}
     for part, module in zip(PARTS, (generator, discriminator)):
         state = module.state_dict()
         weights[part] = {k: v.detach().cpu() for k, v in state.items() if k not in skip[part]}
@@ -120,11 +137,13 @@ def read_prior(name: str) -> Prior:
         or provenance.get("format") != FORMAT
         or not all(isinstance(weights.get(part), dict) for part in PARTS)
         or not isinstance(weights.get("condition_keys"), dict)
+        or not isinstance(weights.get("classes", {}), dict)
     ):
         raise UserError(
             f"model.prior: {folder} is not a prior of format {FORMAT}; rebuild it with "
             "`privsynth prior build`"
         )
+    classes = weights.get("classes")
     return Prior(
         folder,
         provenance,
@@ -132,6 +151,8 @@ def read_prior(name: str) -> Prior:
         weights["discriminator"],
         {part: set(weights["condition_keys"].get(part, ())) for part in PARTS},
         prior_hash(folder),
+        classes=tuple(classes["names"]) if classes else None,
+        multi_label=bool(classes and classes["multi_label"]),
     )
 
 
@@ -158,21 +179,41 @@ def load_prior(name: str, config: Config) -> Prior:
     return prior
 
 
-def start_from(prior: Prior, generator: nn.Module, discriminator: nn.Module) -> None:
-    """Loads the prior into freshly built models (each component of a mixture); the weights
-    that read the condition start at zero."""
+def start_from(
+    prior: Prior,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    *,
+    class_names: tuple[str, ...],
+    multi_label: bool,
+) -> None:
+    """Loads the prior into freshly built models for data of `class_names` (each component
+    of a mixture). The weights that read the condition start at zero, or, from a labelled
+    prior, as it learnt them; a labelled prior of other classes is a UserError."""
+    labelled = prior.classes is not None
+    if labelled and (tuple(class_names), multi_label) != (prior.classes, prior.multi_label):
+        kind = "multi-label findings" if prior.multi_label else "classes"
+        raise UserError(
+            f"model.prior: {prior.folder} is labelled with the {kind} "
+            f"{', '.join(prior.classes)}, but the data has {', '.join(class_names)} "
+            f"({'multi-label' if multi_label else 'one class per image'}); use a prior "
+            "built without labels, or one labelled with the data's classes"
+        )
     for component in components_of(generator):
-        _load(prior, "generator", component)
-    start_from_discriminator(prior, discriminator)
+        _load(prior, "generator", component, with_condition=labelled)
+    _load(prior, "discriminator", discriminator, with_condition=labelled)
 
 
 def start_from_discriminator(prior: Prior, discriminator: nn.Module) -> None:
-    """Loads the prior's discriminator alone (its layers are the mean embedding's encoder)."""
-    _load(prior, "discriminator", discriminator)
+    """Loads the prior's discriminator without the weights that read the condition (its
+    layers are the mean embedding's encoder)."""
+    _load(prior, "discriminator", discriminator, with_condition=False)
 
 
-def _load(prior: Prior, part: str, module: nn.Module) -> None:
+def _load(prior: Prior, part: str, module: nn.Module, *, with_condition: bool) -> None:
     weights, state = getattr(prior, part), module.state_dict()
+    if not with_condition:
+        weights = {k: v for k, v in weights.items() if k not in prior.condition_keys[part]}
     extra = sorted(set(weights) - set(state))
     wrong = sorted(k for k in set(weights) & set(state) if weights[k].shape != state[k].shape)
     absent = sorted(set(state) - set(weights) - prior.condition_keys[part])

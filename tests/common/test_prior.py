@@ -87,7 +87,7 @@ def test_every_class_starts_as_the_public_prior(tmp_path, architecture):
     prior = load_prior(config.model.prior, config)
     generator, discriminator = build_models(3, 28, config.model)
 
-    start_from(prior, generator, discriminator)
+    start_from(prior, generator, discriminator, class_names=("a", "b", "c"), multi_label=False)
 
     for key, value in prior.generator.items():
         assert torch.equal(generator.state_dict()[key], value)
@@ -195,4 +195,4 @@ def test_a_preset_names_a_shipped_prior_that_fits_it_with_its_provenance(preset)
     assert len(public["sha256"]) == 64 and public["licence"].strip()
     assert prior.provenance["resolution"] == config.data.resolution
     generator, discriminator = build_models(2, config.data.resolution, config.model)
-    start_from(prior, generator, discriminator)
+    start_from(prior, generator, discriminator, class_names=("a", "b"), multi_label=False)
