@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from client.training import DPGANTrainer, DPSettings
 from common.config import Config
@@ -162,7 +163,15 @@ def build_prior(
     )
     commit = git_commit()  # the code that trains, before a later checkout can change it
     average = WeightAverage(trainer.generator, decay=generator_ema) if generator_ema else None
-    trainer.train(steps, on_step=average.update if average else None)
+    bar = tqdm(total=steps, desc=f"building the prior on {public.name}", unit="D step")
+
+    def on_step() -> None:
+        if average:
+            average.update()
+        bar.update()
+
+    trainer.train(steps, on_step=on_step)
+    bar.close()
     provenance = {
         "format": FORMAT,
         "public_data": {

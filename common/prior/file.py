@@ -25,6 +25,7 @@ from torch import nn
 
 from common.atomic import torch_save, write_text
 from common.config import Config, ModelConfig
+from common.data.federation import declared_class_names
 from common.errors import UserError
 from common.models import build_models, components_of
 
@@ -171,6 +172,18 @@ def check_fits(prior: Prior, config: Config) -> None:
                 f"has {key}={config_value}; build a prior with that setting "
                 f"(`privsynth prior build`) or set model.prior to one built for it"
             )
+    declared = declared_class_names(config)
+    if prior.classes is not None and declared and declared != prior.classes:
+        raise _other_classes(prior, declared)
+
+
+def _other_classes(prior: Prior, class_names: tuple[str, ...]) -> UserError:
+    kind = "multi-label findings" if prior.multi_label else "classes (one per image)"
+    return UserError(
+        f"model.prior: {prior.folder} is labelled with the {kind} {', '.join(prior.classes)}, "
+        f"but the data's classes are {', '.join(class_names)}; use a prior built without "
+        "--classes, or one built with the data's classes"
+    )
 
 
 def load_prior(name: str, config: Config) -> Prior:
@@ -192,13 +205,7 @@ def start_from(
     prior, as it learnt them; a labelled prior of other classes is a UserError."""
     labelled = prior.classes is not None
     if labelled and (tuple(class_names), multi_label) != (prior.classes, prior.multi_label):
-        kind = "multi-label findings" if prior.multi_label else "classes"
-        raise UserError(
-            f"model.prior: {prior.folder} is labelled with the {kind} "
-            f"{', '.join(prior.classes)}, but the data has {', '.join(class_names)} "
-            f"({'multi-label' if multi_label else 'one class per image'}); use a prior "
-            "built without labels, or one labelled with the data's classes"
-        )
+        raise _other_classes(prior, tuple(class_names))
     for component in components_of(generator):
         _load(prior, "generator", component, with_condition=labelled)
     _load(prior, "discriminator", discriminator, with_condition=labelled)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from common.data.phantom import PhantomOptions, generate_phantom
+from common.prior.file import read_prior
 from tests.helpers.benchmark_scripts import load_benchmark_script
-from tests.helpers.priors import build_prior
+from tests.helpers.priors import LABELLED, build_prior
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +23,25 @@ def prior(tmp_path):
 
 
 def test_the_prior_draws_the_films_its_seed_fixes(script, prior):
-    films, provenance = script.prior_films(str(prior), count=7, seed=3)
-    again, _ = script.prior_films(str(prior), count=7, seed=3)
-    other, _ = script.prior_films(str(prior), count=7, seed=4)
+    conditions = np.zeros((7, 1), np.float32)
+    loaded = read_prior(str(prior))
+
+    films = script.prior_films(loaded, conditions, seed=3)
 
     assert films.shape == (7, 28, 28) and films.dtype == np.uint8
-    assert provenance["resolution"] == 28
-    assert np.array_equal(films, again)
-    assert not np.array_equal(films, other)
+    assert np.array_equal(films, script.prior_films(loaded, conditions, seed=3))
+    assert not np.array_equal(films, script.prior_films(loaded, conditions, seed=4))
+
+
+def test_a_labelled_prior_draws_each_film_for_its_condition(script, tmp_path):
+    loaded = read_prior(str(build_prior(tmp_path, options=LABELLED)[1]))
+    nodules = np.tile(np.float32([[0, 0, 0, 1]]), (3, 1))
+
+    films = script.prior_films(loaded, nodules, seed=3)
+
+    no_finding = script.prior_films(loaded, np.zeros_like(nodules), seed=3)
+    assert films.shape == (3, 28, 28)
+    assert not np.array_equal(films, no_finding)
 
 
 def test_an_untrained_prior_is_told_from_phantom_films(script, prior, tmp_path, monkeypatch):

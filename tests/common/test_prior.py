@@ -4,13 +4,15 @@ checked against the config, and loaded so that every class starts as the public 
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from cli.main import main
 from common.config import PRESET_DIR, config_from_dict, load_config
+from common.data.phantom import FINDINGS
 from common.errors import UserError
-from common.models import build_models
+from common.models import build_discriminator, build_models
 from common.prior.file import (
     PRIOR_DIR,
     PROVENANCE,
@@ -18,8 +20,9 @@ from common.prior.file import (
     load_prior,
     prior_hash,
     start_from,
+    start_from_discriminator,
 )
-from tests.helpers.priors import TINY_MODEL, build_prior
+from tests.helpers.priors import LABELLED, TINY_MODEL, build_prior
 
 
 def config_for(prior, *settings, resolution=28):
@@ -69,6 +72,7 @@ def test_a_prior_with_a_weight_average_records_it_and_stores_the_average(tmp_pat
 @pytest.mark.parametrize("decay", ["1", "-0.1"])
 def test_a_weight_average_decay_outside_zero_to_one_is_one_error(tmp_path, capsys, decay):
     public, _ = build_prior(tmp_path)
+    capsys.readouterr()  # the build's progress
     argv = ["prior", "build", str(public), "--out", str(tmp_path / "averaged")]
     argv += ["--resolution", "28", "--licence", "CC0", "--steps", "2", "--generator-ema", decay]
 
@@ -103,6 +107,104 @@ def test_every_class_starts_as_the_public_prior(tmp_path, architecture):
             discriminator(images, one_hot), discriminator(images, torch.ones(5, 3))
         )
         assert not torch.allclose(images[0], images[1])
+
+
+def test_a_labelled_prior_keeps_what_it_learnt_of_each_class(tmp_path):
+    _, out = build_prior(tmp_path, options=LABELLED)
+    config = config_for(out)
+    prior = load_prior(config.model.prior, config)
+    generator, discriminator = build_models(len(FINDINGS), 28, config.model)
+
+    start_from(prior, generator, discriminator, class_names=FINDINGS, multi_label=True)
+
+    provenance = json.loads((out / PROVENANCE).read_text())
+    assert provenance["conditioning"] == {"classes": list(FINDINGS), "multi_label": True}
+    assert "--classes opacity,cardiomegaly,effusion,nodule --multi-label" in provenance["command"]
+    assert prior.classes == FINDINGS and prior.multi_label
+    assert prior.condition_keys["generator"] <= set(prior.generator)
+    for part, module in (("generator", generator), ("discriminator", discriminator)):
+        for key, value in getattr(prior, part).items():
+            assert torch.equal(module.state_dict()[key], value)
+    z = torch.randn(2, config.model.latent_dim)
+    generator.eval()
+    with torch.no_grad():
+        nodule = generator(z, torch.tensor([[0.0, 0.0, 0.0, 1.0]] * 2))
+        assert not torch.allclose(nodule, generator(z, torch.zeros(2, 4)))
+
+
+@pytest.mark.parametrize(
+    "class_names, multi_label",
+    [(("normal", "pneumonia"), False), (FINDINGS, False), (FINDINGS[:3], True)],
+)
+def test_a_labelled_prior_for_other_classes_is_one_error(tmp_path, class_names, multi_label):
+    _, out = build_prior(tmp_path, options=LABELLED)
+    config = config_for(out)
+    prior = load_prior(config.model.prior, config)
+    generator, discriminator = build_models(len(class_names), 28, config.model)
+
+    with pytest.raises(
+        UserError, match="model.prior: .* is labelled with the multi-label"
+    ) as error:
+        start_from(
+            prior, generator, discriminator, class_names=class_names, multi_label=multi_label
+        )
+
+    assert "opacity, cardiomegaly, effusion, nodule" in str(error.value)
+    assert ", ".join(class_names) in str(error.value)
+
+
+def test_a_labelled_prior_for_other_findings_fails_the_dry_run(tmp_path, capsys):
+    _, out = build_prior(tmp_path, options=LABELLED)
+    capsys.readouterr()  # the build's progress
+    argv = ["run", "quickstart", "--dry-run", "--set", "data.resolution=28"]
+    for setting in [*TINY_MODEL, f"model.prior={out}", "data.phantom.findings=[nodule]"]:
+        argv += ["--set", setting]
+
+    code = main(argv)
+
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith(f"privsynth: error: model.prior: {out} is labelled with")
+    assert "the data's classes are nodule" in err and "\n" not in err
+
+
+def test_the_encoder_of_a_labelled_prior_reads_no_condition(tmp_path):
+    _, out = build_prior(tmp_path, options=LABELLED)
+    config = config_for(out)
+    prior = load_prior(config.model.prior, config)
+    encoder = build_discriminator(1, 28, config.model)
+
+    start_from_discriminator(prior, encoder)
+
+    for key in set(prior.discriminator) - prior.condition_keys["discriminator"]:
+        assert torch.equal(encoder.state_dict()[key], prior.discriminator[key])
+
+
+@pytest.mark.parametrize(
+    "labels, options, fragment",
+    [
+        (None, LABELLED, "has no `labels` beside `images`"),
+        (np.ones((12, 3), np.uint8), LABELLED, "expected (12, 4) of 0 and 1"),
+        (np.full((12, 1), 4, np.uint8), ("--classes", "a,b,c,d"), "one class index in 0..3"),
+        (np.zeros((12, 1), np.uint8), ("--classes", "a,a"), "distinct, non-empty class names"),
+        (np.zeros((12, 1), np.uint8), ("--multi-label",), "--multi-label needs --classes"),
+    ],
+)
+def test_public_labels_that_do_not_fit_the_classes_are_one_error(
+    tmp_path, capsys, labels, options, fragment
+):
+    public = tmp_path / "public.npz"
+    images = np.zeros((12, 28, 28), np.uint8)
+    np.savez(public, images=images, **({} if labels is None else {"labels": labels}))
+    argv = ["prior", "build", str(public), "--out", str(tmp_path / "prior"), "--resolution"]
+    argv += ["28", "--licence", "CC0", "--steps", "2", *options]
+
+    code = main(argv)
+
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("privsynth: error: ") and fragment in err
+    assert "\n" not in err
 
 
 def test_the_hash_changes_with_the_weights(tmp_path):
