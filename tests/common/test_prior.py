@@ -10,6 +10,7 @@ import torch
 
 from cli.main import main
 from common.config import PRESET_DIR, config_from_dict, load_config
+from common.data.federation import label_space
 from common.data.phantom import FINDINGS
 from common.errors import UserError
 from common.models import build_discriminator, build_models
@@ -296,5 +297,6 @@ def test_a_preset_names_a_shipped_prior_that_fits_it_with_its_provenance(preset)
     assert prior.folder.parent == PRIOR_DIR
     assert len(public["sha256"]) == 64 and public["licence"].strip()
     assert prior.provenance["resolution"] == config.data.resolution
-    generator, discriminator = build_models(2, config.data.resolution, config.model)
-    start_from(prior, generator, discriminator, class_names=("a", "b"), multi_label=False)
+    class_names, multi_label = label_space(config)  # every preset declares its classes
+    generator, discriminator = build_models(len(class_names), config.data.resolution, config.model)
+    start_from(prior, generator, discriminator, class_names=class_names, multi_label=multi_label)

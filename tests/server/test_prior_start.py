@@ -17,7 +17,7 @@ from common.run_folder import RunFolder
 from server.federation import FederationServer
 from tests.helpers.configs import tiny_config
 from tests.helpers.federation import in_process_exchange
-from tests.helpers.priors import build_prior
+from tests.helpers.priors import LABELLED, build_prior
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -35,6 +35,21 @@ def test_the_server_starts_every_method_from_the_prior(tmp_path, method):
         assert torch.equal(server.state.discriminator[key], value)
     for key in prior.condition_keys["generator"]:
         assert not server.state.generator[key].any()
+
+
+def test_the_server_starts_from_a_labelled_prior_with_what_it_learnt_of_each_finding(
+    tmp_path,
+):
+    _, out = build_prior(tmp_path, options=LABELLED)
+    config = tiny_config(f"model.prior={out}")
+    prior = load_prior(str(out), config)
+
+    server = FederationServer(config, tmp_path / "run")
+
+    assert prior.condition_keys["generator"] <= set(prior.generator)
+    for key, value in prior.generator.items():
+        assert torch.equal(server.state.generator[key], value)
+    assert any(server.state.generator[key].any() for key in prior.condition_keys["generator"])
 
 
 def test_without_a_prior_the_models_are_the_seeded_random_ones(tmp_path):
@@ -57,9 +72,9 @@ def _ledger_entries(run_dir, site):
     return PrivacyLedger.open(path, **PrivacyLedger.read_settings(path)).entries
 
 
-@pytest.mark.parametrize("share", [True, False])
-def test_each_sites_ledger_records_the_prior_it_started_from(tmp_path, share):
-    _, out = build_prior(tmp_path)
+@pytest.mark.parametrize(("share", "options"), [(True, ()), (False, ()), (False, LABELLED)])
+def test_each_sites_ledger_records_the_prior_it_started_from(tmp_path, share, options):
+    _, out = build_prior(tmp_path, options=options)
     config = tiny_config(f"model.prior={out}", f"federation.share_discriminator={share}")
     run_dir = tmp_path / "run"
     server = FederationServer(config, run_dir)
