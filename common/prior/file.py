@@ -138,7 +138,7 @@ def read_prior(name: str) -> Prior:
         or provenance.get("format") != FORMAT
         or not all(isinstance(weights.get(part), dict) for part in PARTS)
         or not isinstance(weights.get("condition_keys"), dict)
-        or not isinstance(weights.get("classes", {}), dict)
+        or not _classes_readable(weights.get("classes"))
     ):
         raise UserError(
             f"model.prior: {folder} is not a prior of format {FORMAT}; rebuild it with "
@@ -154,6 +154,16 @@ def read_prior(name: str) -> Prior:
         prior_hash(folder),
         classes=tuple(classes["names"]) if classes else None,
         multi_label=bool(classes and classes["multi_label"]),
+    )
+
+
+def _classes_readable(classes: object) -> bool:
+    """An unlabelled prior has none; a labelled one its names and whether multi-label."""
+    return classes is None or (
+        isinstance(classes, dict)
+        and isinstance(classes.get("names"), list)
+        and all(isinstance(name, str) for name in classes["names"])
+        and isinstance(classes.get("multi_label"), bool)
     )
 
 

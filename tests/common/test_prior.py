@@ -263,6 +263,18 @@ def test_no_prior_is_the_default_and_said_at_dry_run(capsys):
     assert "prior: none" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("classes", [["nodule"], {"names": "nodule", "multi_label": True}])
+def test_a_labelled_prior_with_a_damaged_class_record_is_one_error(tmp_path, classes):
+    _, out = build_prior(tmp_path, options=LABELLED)
+    weights = torch.load(out / WEIGHTS)
+    weights["classes"] = classes
+    torch.save(weights, out / WEIGHTS)
+    config = config_for(out)
+
+    with pytest.raises(UserError, match=f"model.prior: {out} is not a prior of format"):
+        load_prior(config.model.prior, config)
+
+
 def test_a_corrupt_prior_is_one_error(tmp_path):
     _, out = build_prior(tmp_path)
     (out / WEIGHTS).write_bytes(b"not a torch file")
