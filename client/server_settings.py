@@ -129,6 +129,7 @@ SERVER_ONLY = (
     "mean_embedding.batch_per_class",
     "mean_embedding.generator_lr",
     "mean_embedding.generator_ema",
+    "mean_embedding.generator_layers",
     "federation",
     "output",
     "runtime.cpus_per_site",

@@ -22,6 +22,7 @@ from common.privacy.accounting import ACCOUNTANTS
 
 RESOLUTIONS = (28, 32, 64, 128)
 UPSAMPLING = ("transposed", "nearest", "bilinear")  # the generator's 2x upsampling layers
+GENERATOR_LAYERS = ("all", "input")  # what the mean-embedding fit moves (MeanEmbeddingConfig)
 # The model architectures common.models registers (a test keeps the two lists equal).
 ARCHITECTURES = ("dcgan", "resnet")
 PRIVACY_UNITS = ("image", "patient")
@@ -187,6 +188,10 @@ class MeanEmbeddingConfig:
     generator_steps, batch_per_class, generator_lr: the server's fit of the generator.
     generator_ema: the fit keeps an exponential moving average of the generator's weights,
         updated after every step with this decay, and returns it (0: the last weights).
+    generator_layers: which of the generator's weights the fit moves. "all"; or "input", only
+        the layers that map the latent and the condition to the first feature map, so that
+        every image is still one the prior's upsampling layers draw: the fit chooses which
+        of the prior's films to draw, and cannot wash out their texture.
     """
 
     frequencies: int = 1000
@@ -200,6 +205,7 @@ class MeanEmbeddingConfig:
     batch_per_class: int = 200
     generator_lr: float = 1e-3
     generator_ema: float = 0.0
+    generator_layers: str = "all"
 
     def __post_init__(self) -> None:
         for key in ("frequencies", "generator_steps", "batch_per_class"):
@@ -207,6 +213,7 @@ class MeanEmbeddingConfig:
         _require(self.generator_lr > 0, "generator_lr", "must be > 0")
         _require(0 <= self.generator_ema < 1, "generator_ema", "must be in [0, 1)")
         _require(0 <= self.prior_features <= 1, "prior_features", "must be in [0, 1]")
+        _choice(self.generator_layers, "generator_layers", GENERATOR_LAYERS)
         _require(
             self.count_share is None or 0 < self.count_share < 1,
             "count_share",
@@ -424,6 +431,12 @@ class Config:
             "mean_embedding.prior_features",
             f"is {settings.prior_features}, but model.prior is not set; name a prior, or set "
             "it to 0",
+        )
+        _require(
+            settings.generator_layers == "all" or self.model.prior,
+            "mean_embedding.generator_layers",
+            f"is {settings.generator_layers!r}, which keeps the prior's upsampling layers, but "
+            "model.prior is not set; name a prior, or set it to 'all'",
         )
         if self.privacy.sites:
             _require(

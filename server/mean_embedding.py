@@ -145,16 +145,20 @@ def _fit_component(
     bar: tqdm,
 ) -> float:
     """Fit one generator in place, on the device of its weights; returns its last loss.
-    With mean_embedding.generator_ema > 0 the generator ends as the average of its weights.
+    With mean_embedding.generator_ema > 0 the generator ends as the average of its weights;
+    mean_embedding.generator_layers says which weights move.
 
     `rng` is a CPU generator and every draw is made on the CPU and then moved: a seeded fit
     on a GPU sees the same conditions and latents as on the CPU."""
     settings = config.mean_embedding
     device = module_device(generator)
     generator.train()
-    optimizer = torch.optim.Adam(
-        generator.parameters(), lr=settings.generator_lr, betas=(0.5, 0.999)
+    trained = (
+        generator.input_parameters()
+        if settings.generator_layers == "input"
+        else list(generator.parameters())
     )
+    optimizer = torch.optim.Adam(trained, lr=settings.generator_lr, betas=(0.5, 0.999))
     decay = settings.generator_ema
     average = WeightAverage(generator, decay=decay) if decay else None
     loss_value = float("nan")

@@ -79,6 +79,10 @@ class ResidualGenerator(nn.Module):
         self.out = nn.Conv2d(channels[-1], 1, 3, padding=1)
         self.channels0 = channels[0]
 
+    def input_parameters(self) -> list[nn.Parameter]:
+        """The weights that map (z, condition) to the first feature map."""
+        return [*self.embed.parameters(), *self.project.parameters()]
+
     def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         h = self.project(torch.cat([z, self.embed(condition)], dim=1))
         h = h.view(-1, self.channels0, self.base, self.base)

@@ -96,6 +96,12 @@ def test_infinite_epsilon_means_non_private():
         ({}, ["mean_embedding.gradient=2"], ["mean_embedding.gradient", "0 or 1"]),
         ({}, ["mean_embedding.count_share=1"], ["mean_embedding.count_share", "between 0 and 1"]),
         ({}, ["mean_embedding.generator_ema=1"], ["mean_embedding.generator_ema", "[0, 1)"]),
+        ({}, ["mean_embedding.generator_layers=body"], ["generator_layers", "all", "input"]),
+        (
+            {},
+            ["model.prior=", "mean_embedding.generator_layers=input"],
+            ["mean_embedding.generator_layers", "model.prior"],
+        ),
         (
             {},
             ["mean_embedding.bandwidth=[0.5, 0.25]", "mean_embedding.gradient=[1]"],

@@ -179,3 +179,28 @@ def test_a_fit_with_a_weight_average_returns_the_average_of_its_steps_weights():
         expected = 0.25 * start[name] + 0.25 * one_step[name] + 0.5 * two_steps[name]
         assert torch.allclose(averaged[name], expected, atol=1e-6), name
     assert not torch.allclose(averaged["project.weight"], two_steps["project.weight"])
+
+
+def test_a_fit_of_the_input_layers_keeps_the_upsampling_layers_and_still_matches():
+    torch.manual_seed(0)
+    start = build_generator(2, 28, config_from_dict({}, MATCHABLE).model).state_dict()
+    release = bright_and_dark_release(config_from_dict({}, MATCHABLE))
+
+    def fitted(layers, steps):
+        cfg = config_from_dict(
+            {},
+            [
+                *MATCHABLE,
+                "model.prior=public",
+                f"mean_embedding.generator_layers={layers}",
+                f"mean_embedding.generator_steps={steps}",
+            ],
+        )
+        return fit_generator(cfg, 2, False, start, [release], show_progress=False)
+
+    (one_step, start_loss), (inputs_only, loss) = fitted("all", 1), fitted("input", 150)
+
+    moved = {key for key in start if not torch.equal(inputs_only[key], start[key])}
+    assert moved == {"embed.weight", "project.weight", "project.bias"}
+    assert all(not torch.equal(one_step[key], start[key]) for key in start if "body" in key)
+    assert loss < 0.75 * start_loss  # the loss is that of the last step's batch
