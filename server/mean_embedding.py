@@ -158,6 +158,9 @@ def _fit_component(
         if settings.generator_layers == "input"
         else list(generator.parameters())
     )
+    # Layers the fit keeps need no weight gradients: backward only passes through them.
+    for parameter in generator.parameters():
+        parameter.requires_grad_(any(parameter is moved for moved in trained))
     optimizer = torch.optim.Adam(trained, lr=settings.generator_lr, betas=(0.5, 0.999))
     decay = settings.generator_ema
     average = WeightAverage(generator, decay=decay) if decay else None

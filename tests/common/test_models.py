@@ -93,6 +93,18 @@ def test_generator_is_conditional(architecture, upsampling):
     )
 
 
+@pytest.mark.parametrize("architecture", config.ARCHITECTURES)
+def test_the_generators_input_layers_are_the_condition_embedding_and_latent_projection(
+    architecture,
+):
+    generator, _ = build_models(2, 28, ModelConfig(architecture=architecture, latent_dim=8))
+
+    inputs = generator.input_parameters()
+
+    named = {name for name, p in generator.named_parameters() if any(p is q for q in inputs)}
+    assert named == {"embed.weight", "project.weight", "project.bias"}
+
+
 def test_a_mixture_gives_every_component_its_share_and_standard_normal_latents():
     components = [Generator(2, 8, 8, 28, "bilinear") for _ in range(3)]
     mixture = GeneratorMixture(components, 28)
