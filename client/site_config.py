@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from client.server_settings import SERVER_ONLY
 from client.site import RoundRefused, Site, SitePolicy
 from client.site_settings import SiteSettings, load_site_settings, site_data_section
 from common.config import Config, ConfigValueError, SiteBudget, config_from_dict, config_to_dict
@@ -79,6 +80,12 @@ def with_site_prior(config: Config, settings: SiteSettings, name: str) -> Config
     the server's model.prior, which names a file on the server's machine."""
     raw = config_to_dict(config)
     raw["model"]["prior"] = settings.prior
+    # The server's fit settings were checked against the server's prior, and a site never
+    # reads them: here they take their defaults, so none can refuse the site's own prior.
+    for key in SERVER_ONLY:
+        section, _, field = key.partition(".")
+        if section == "mean_embedding":
+            del raw[section][field]
     try:
         config = config_from_dict(raw)
         if settings.prior:

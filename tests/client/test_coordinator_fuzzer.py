@@ -446,6 +446,20 @@ def test_a_site_without_a_prior_refuses_prior_features_whatever_path_the_server_
     assert reply == SiteError.REFUSED_POLICY
 
 
+def test_a_site_without_a_prior_answers_a_server_that_fits_its_own_priors_input_layers(
+    tmp_path,
+):
+    raw = yaml.safe_load(yaml.safe_dump(BASE))
+    raw["training"]["method"] = "mean_embedding"
+    raw["mean_embedding"]["generator_layers"] = "input"  # the server's fit, not the site's
+    raw["model"]["prior"] = "/the/servers/own/copy"
+    node_config = deployed_site(tmp_path / "site", neighbour_data(drop="none"), "image")
+
+    reply = ask(node_config, _request(raw, round_number=1, local_steps=1))
+
+    assert not isinstance(reply, SiteError)
+
+
 def test_a_deployed_sites_discriminator_starts_from_its_own_prior_not_the_servers(
     tmp_path, site_prior
 ):
